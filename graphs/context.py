@@ -1,0 +1,23 @@
+"""Per-run settings, passed as LangGraph's runtime context (``context_schema``).
+
+Studio shows these fields as the run's configuration; the API fills them from the request and
+from the caller's token (project), never from the conversation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(kw_only=True)
+class AgentContext:
+    model: str = field(default="local-extractive", metadata={"description": "Chat model name from the catalog"})
+    temperature: float = field(default=0.2, metadata={"description": "Sampling temperature"})
+    project_id: str = field(default="default", metadata={"description": "Project whose documents are searched"})
+    sources: list[str] = field(
+        default_factory=list,
+        metadata={"description": "File ids to restrict the search to; empty = the whole project"},
+    )
+    top_k: int = field(default=5, metadata={"description": "Chunks retrieved per search"})
+    min_relevant: int = field(default=1, metadata={"description": "V2: relevant chunks needed before generating"})
+    max_search_rounds: int = field(default=2, metadata={"description": "V2: extra searches with a reformulated query"})

@@ -1,0 +1,125 @@
+"""The event protocol, defined once: graphs emit it, the API maps it to its wire formats, tests
+and clients parse it.
+
+On LangGraph's custom stream every event is a dict ``{"event": <name>, "data": {...}}`` so that it
+maps one-to-one onto a named Server-Sent Event and survives JSON round trips (``langgraph dev``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NotRequired, TypedDict
+
+from pydantic import TypeAdapter
+
+Phase = Literal["intent_analysis", "rewrite", "search", "evaluation", "generation"]
+PhaseStatus = Literal["start", "complete"]
+Intent = Literal["question", "chit_chat", "follow_up"]
+
+PHASE_MESSAGES: dict[str, str] = {
+    "intent_analysis": "Analyzing user intent...",
+    "rewrite": "Reformulating the search query...",
+    "search": "Searching documents...",
+    "evaluation": "Evaluating search results...",
+    "generation": "Generating the answer...",
+}
+
+
+class Source(TypedDict):
+    """A passage the answer may cite; ``id`` is its citation number ([1], [2], ...)."""
+
+    id: int
+    file_id: str
+    title: str
+    url: str | None
+    score: float
+    snippet: str
+
+
+class PhaseData(TypedDict):
+    phase: Phase
+    status: PhaseStatus
+    message: NotRequired[str]
+    intent: NotRequired[Intent]
+    keywords: NotRequired[str]
+    query: NotRequired[str]
+    hits: NotRequired[int]
+    kept: NotRequired[int]
+    round: NotRequired[int]
+
+
+class ChunkData(TypedDict):
+    content: str
+
+
+class SourcesData(TypedDict):
+    sources: list[Source]
+
+
+class DoneData(TypedDict):
+    answer: str
+    sources: list[Source]
+
+
+class ErrorData(TypedDict):
+    phase: str
+    message: str
+
+
+class PhaseEvent(TypedDict):
+    event: Literal["phase"]
+    data: PhaseData
+
+
+class ChunkEvent(TypedDict):
+    event: Literal["chunk"]
+    data: ChunkData
+
+
+class SourcesEvent(TypedDict):
+    event: Literal["sources"]
+    data: SourcesData
+
+
+class DoneEvent(TypedDict):
+    event: Literal["done"]
+    data: DoneData
+
+
+class ErrorEvent(TypedDict):
+    event: Literal["error"]
+    data: ErrorData
+
+
+Event = PhaseEvent | ChunkEvent | SourcesEvent | DoneEvent | ErrorEvent
+EVENT_NAMES = ("phase", "chunk", "sources", "done", "error")
+
+_event_adapter: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def parse_event(raw: Any) -> Event:
+    """Validate a decoded event (from the custom stream, an SDK or a JSON line)."""
+    return _event_adapter.validate_python(raw)
+
+
+def phase(name: Phase, status: PhaseStatus, **extras: Any) -> PhaseEvent:
+    data: dict[str, Any] = {"phase": name, "status": status}
+    if status == "start":
+        data["message"] = PHASE_MESSAGES[name]
+    data.update({k: v for k, v in extras.items() if v is not None})
+    return {"event": "phase", "data": data}  # type: ignore[typeddict-item]
+
+
+def chunk(content: str) -> ChunkEvent:
+    return {"event": "chunk", "data": {"content": content}}
+
+
+def sources(items: list[Source]) -> SourcesEvent:
+    return {"event": "sources", "data": {"sources": items}}
+
+
+def done(answer: str, items: list[Source]) -> DoneEvent:
+    return {"event": "done", "data": {"answer": answer, "sources": items}}
+
+
+def error(phase_name: str, message: str) -> ErrorEvent:
+    return {"event": "error", "data": {"phase": phase_name, "message": message}}

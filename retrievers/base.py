@@ -1,0 +1,79 @@
+"""The narrow interface between the agents and whatever stores their documents.
+
+Nodes and the API only see ``DocumentStore``: the embedded engine can change (see the local-mode
+limits in FIELD_NOTES) without touching them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol, TypedDict
+
+SearchMode = Literal["dense", "sparse", "hybrid"]
+
+
+class Hit(TypedDict):
+    """One retrieved chunk, as it travels through the graph state."""
+
+    point_id: str
+    file_id: str
+    project_id: str
+    title: str
+    url: str | None
+    chunk_index: int
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    file_id: str
+    project_id: str
+    title: str
+    url: str | None
+    chunks: int
+    created_at: str
+
+
+class StoreUnavailableError(RuntimeError):
+    """The vector store cannot be reached or opened (locked path, server down)."""
+
+
+class DocumentStore(Protocol):
+    async def upsert_file(
+        self,
+        *,
+        project_id: str,
+        file_id: str,
+        title: str,
+        url: str | None,
+        chunks: list[str],
+    ) -> int:
+        """Write all chunks of one file, replacing any earlier version; returns the chunk count."""
+        ...
+
+    async def delete_file(self, *, project_id: str, file_id: str) -> int:
+        """Remove every chunk of one file; returns how many were removed."""
+        ...
+
+    async def search(
+        self,
+        query: str,
+        *,
+        project_id: str,
+        sources: list[str] | None = None,
+        top_k: int = 5,
+        mode: SearchMode = "hybrid",
+    ) -> list[Hit]:
+        """Best chunks of ``project_id`` (restricted to ``sources`` file ids when non-empty)."""
+        ...
+
+    async def list_files(self, *, project_id: str) -> list[FileInfo]: ...
+
+    async def get_file(self, *, project_id: str, file_id: str) -> FileInfo | None: ...
+
+    async def ping(self) -> None:
+        """Raise ``StoreUnavailableError`` when the store cannot serve queries."""
+        ...
+
+    def close(self) -> None: ...

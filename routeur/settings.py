@@ -1,0 +1,66 @@
+"""Typed configuration, read once from the environment (prefix ``ROUTEUR_``) and ``.env``.
+
+Every layer (retrievers, nodes, API, CLI) reads the same ``Settings`` through ``get_settings()``;
+tests build their own ``Settings`` and pass it explicitly instead of mutating globals.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ROUTEUR_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Path("data")
+
+    # Vector store: embedded Qdrant on a path unless a server URL is given.
+    qdrant_url: str | None = None
+    qdrant_api_key: SecretStr | None = None
+    qdrant_path: Path | None = Field(default=None, description="Defaults to <data_dir>/qdrant")
+    collection: str | None = Field(default=None, description="Defaults to one per embedding model")
+
+    # Embeddings: the local model shipped on PyPI, or a provider's API.
+    embeddings_provider: Literal["local", "openai", "mistral"] = "local"
+    embeddings_model: str | None = None
+    chunk_size: int = 900
+    chunk_overlap: int = 120
+
+    # Chat models.
+    default_model: str = "local-extractive"
+    default_agent: Literal["V1", "V2"] = "V2"
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    mistral_api_key: SecretStr | None = None
+    extra_models_file: Path | None = Field(
+        default=None, description="JSON list of OpenAI-compatible models (name, base_url, api_key_env, ...)"
+    )
+    model_timeout_s: float = 60.0
+    model_max_retries: int = 2
+
+    # Answer metrics: EcoLogits electricity-mix zone (ISO 3166-1 alpha-3, or WOR for world average).
+    electricity_mix_zone: str = "WOR"
+
+    # Retrieval defaults.
+    top_k: int = 5
+    max_search_rounds: int = 2
+
+    def resolved_qdrant_path(self) -> Path:
+        return self.qdrant_path or self.data_dir / "qdrant"
+
+    @model_validator(mode="after")
+    def _check_sizes(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError("chunk_overlap must be smaller than chunk_size")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
