@@ -21,6 +21,7 @@ class AgentState(InputState, total=False):
     intent: Intent
     keywords: str
     query: str
+    queries: list[str]
     hits: list[Hit]
     kept: list[Hit]
     rounds: int

@@ -27,6 +27,7 @@ class ModelSpec:
     ecologits_provider: str | None = None
     ecologits_model: str | None = None
     base_url: str | None = None
+    remote_name: str | None = None
     api_key_env: str | None = None
     structured_output: Literal["function_calling", "json_schema", "json_mode"] = "function_calling"
 
@@ -122,6 +123,9 @@ class ModelCatalog:
 
     def add(self, spec: ModelSpec) -> None:
         self._specs[spec.name] = spec
+
+    def remove(self, name: str) -> None:
+        self._specs.pop(name, None)
 
     def get(self, name: str) -> ModelSpec:
         try:

@@ -1,0 +1,48 @@
+"""Agent V2 — the default.
+
+intent_analysis (+ standalone question) → (chit-chat: generation) | search (hybrid) → evaluation
+→ too few relevant hits and rounds left? rewrite → search again : generation (grounded)
+"""
+
+from __future__ import annotations
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Checkpointer
+
+from graphs.context import AgentContext
+from graphs.state import AgentState, InputState, OutputState
+from graphs.v1.graph import route_intent
+from nodes.evaluation import evaluate
+from nodes.generation import generate_grounded
+from nodes.intent import analyze_intent_standalone
+from nodes.rewrite import reformulate
+from nodes.runtime import context_of
+from nodes.search import hybrid_search
+
+
+def route_evaluation(state: AgentState, runtime: Runtime[AgentContext]) -> str:
+    ctx = context_of(runtime)
+    if len(state.get("kept", [])) >= ctx.min_relevant or state.get("rounds", 0) >= ctx.max_search_rounds:
+        return "generation"
+    return "rewrite"
+
+
+def build_graph(checkpointer: Checkpointer = None) -> CompiledStateGraph:
+    builder = StateGraph(AgentState, context_schema=AgentContext, input_schema=InputState, output_schema=OutputState)
+    builder.add_node("intent_analysis", analyze_intent_standalone)
+    builder.add_node("search", hybrid_search)
+    builder.add_node("evaluation", evaluate)
+    builder.add_node("rewrite", reformulate)
+    builder.add_node("generation", generate_grounded)
+    builder.add_edge(START, "intent_analysis")
+    builder.add_conditional_edges("intent_analysis", route_intent, ["search", "generation"])
+    builder.add_edge("search", "evaluation")
+    builder.add_conditional_edges("evaluation", route_evaluation, ["rewrite", "generation"])
+    builder.add_edge("rewrite", "search")
+    builder.add_edge("generation", END)
+    return builder.compile(checkpointer=checkpointer, name="V2")
+
+
+graph = build_graph()

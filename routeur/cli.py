@@ -1,0 +1,103 @@
+"""``routeur``: ingest documents, ask the agents, serve the API — from a terminal or a notebook."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from graphs.context import AgentContext
+from graphs.registry import AGENTS, DEFAULT_AGENT, get_agent, run_config
+from graphs.streaming import stream_events, user_turn
+from routeur.settings import get_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="routeur", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    ingest = commands.add_parser("ingest", help="Ingest files or folders into a project")
+    ingest.add_argument("paths", nargs="+", type=Path)
+    ingest.add_argument("--project", default="default")
+    ingest.add_argument("--title", help="Title for a single file (default: taken from the document)")
+    ingest.add_argument("--url", help="URL cited for a single file")
+
+    ask = commands.add_parser("ask", help="Ask a question and stream the agent's steps and answer")
+    ask.add_argument("question")
+    ask.add_argument("--agent", choices=list(AGENTS), default=DEFAULT_AGENT)
+    ask.add_argument("--model", default=None, help="Chat model from the catalog (default: settings)")
+    ask.add_argument("--project", default="default")
+    ask.add_argument("--source", action="append", default=[], dest="sources", help="Restrict to a file id (repeatable)")
+    ask.add_argument("--top-k", type=int, default=None)
+    ask.add_argument("--quiet", action="store_true", help="Print only the answer")
+
+    args = parser.parse_args(argv)
+    if args.command == "ingest":
+        return asyncio.run(_ingest(args))
+    if args.command == "ask":
+        return asyncio.run(_ask(args))
+    return 2
+
+
+async def _ingest(args: argparse.Namespace) -> int:
+    from retrievers import get_store
+    from retrievers.ingestion import ingest_paths
+
+    store = get_store()
+    try:
+        report = await ingest_paths(store, args.paths, project_id=args.project, title=args.title, url=args.url)
+    finally:
+        store.close()
+    for result in report.results:
+        print(f"  {result.file_id}  {result.chunks:4d} chunks  {result.title}")
+    print(f"Ingested {report.files} files, {report.chunks} chunks in {report.seconds:.1f} s into project '{args.project}'")
+    return 0
+
+
+async def _ask(args: argparse.Namespace) -> int:
+    from retrievers import get_store
+
+    settings = get_settings()
+    agent = get_agent(args.agent)
+    context = AgentContext(
+        model=args.model or settings.default_model,
+        project_id=args.project,
+        sources=args.sources,
+        top_k=args.top_k or settings.top_k,
+        max_search_rounds=settings.max_search_rounds,
+    )
+    graph = agent.build(None)
+    config = run_config(agent, context.max_search_rounds)
+    status = 0
+    try:
+        async for event in stream_events(graph, user_turn(args.question), context=context, config=config):
+            status = _print_event(event, quiet=args.quiet) or status
+    finally:
+        get_store().close()
+    return status
+
+
+def _print_event(event: dict, *, quiet: bool) -> int:
+    name, data = event["event"], event["data"]
+    if name == "chunk":
+        sys.stdout.write(data["content"])
+        sys.stdout.flush()
+    elif name == "error":
+        print(f"\n[error] {data['phase']}: {data['message']}", file=sys.stderr)
+        return 1
+    elif quiet:
+        return 0
+    elif name == "phase":
+        extras = ", ".join(f"{k}={v}" for k, v in data.items() if k not in {"phase", "status", "message"})
+        print(f"[{data['phase']} {data['status']}]" + (f" {extras}" if extras else ""), file=sys.stderr)
+    elif name == "done":
+        print()
+        for source in data["sources"]:
+            where = f" <{source['url']}>" if source["url"] else ""
+            print(f"[{source['id']}] {source['title']}{where}  (file {source['file_id']})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
