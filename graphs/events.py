@@ -7,7 +7,9 @@ maps one-to-one onto a named Server-Sent Event and survives JSON round trips (``
 
 from __future__ import annotations
 
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal
+
+from typing_extensions import NotRequired, TypedDict
 
 from pydantic import TypeAdapter
 

@@ -1,0 +1,33 @@
+"""Document retrieval: the store the agents search, built once per process from settings."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from routeur.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from retrievers.base import DocumentStore
+    from retrievers.qdrant import QdrantDocumentStore
+
+_store: DocumentStore | None = None
+
+
+def build_store(settings: Settings) -> QdrantDocumentStore:
+    from retrievers.embeddings import build_embeddings
+    from retrievers.qdrant import QdrantDocumentStore
+
+    return QdrantDocumentStore(settings, build_embeddings(settings))
+
+
+def get_store() -> DocumentStore:
+    """The process-wide store (the API and tests install theirs with ``set_store``)."""
+    global _store
+    if _store is None:
+        _store = build_store(get_settings())
+    return _store
+
+
+def set_store(store: DocumentStore | None) -> None:
+    global _store
+    _store = store

@@ -7,7 +7,9 @@ limits in FIELD_NOTES) without touching them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol, TypedDict
+from typing import Literal, Protocol
+
+from typing_extensions import TypedDict
 
 SearchMode = Literal["dense", "sparse", "hybrid"]
 
