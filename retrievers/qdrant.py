@@ -11,6 +11,8 @@ over tens of thousands of points takes long enough to stall an event loop (FIELD
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import threading
 import uuid
 from collections.abc import Callable
@@ -35,8 +37,13 @@ UPSERT_BATCH = 256
 SCROLL_PAGE = 1024
 
 
-def point_id(project_id: str, file_id: str, chunk_index: int) -> str:
-    return str(uuid.uuid5(POINT_NAMESPACE, f"{project_id}\x1f{file_id}\x1f{chunk_index}"))
+def point_id(project_id: str, file_id: str, version: str, chunk_index: int) -> str:
+    """Deterministic: the same content gets the same ids, a new version never overwrites the old."""
+    return str(uuid.uuid5(POINT_NAMESPACE, f"{project_id}\x1f{file_id}\x1f{version}\x1f{chunk_index}"))
+
+
+def content_version(title: str, url: str | None, chunks: list[str]) -> str:
+    return hashlib.sha256(json.dumps([title, url, chunks], ensure_ascii=False).encode()).hexdigest()[:32]
 
 
 class QdrantDocumentStore:
@@ -91,7 +98,7 @@ class QdrantDocumentStore:
             sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
         )
         if not self._local:  # a no-op in local mode, where filters are checked in Python
-            for field in ("project_id", "file_id", "ingest_id"):
+            for field in ("project_id", "file_id", "version"):
                 self._client.create_payload_index(self.collection, field, models.PayloadSchemaType.KEYWORD)
         self._collection_ready = True
 
@@ -109,12 +116,15 @@ class QdrantDocumentStore:
         """New version first, then the old one goes: a failed write leaves the old version whole."""
         if not chunks:
             raise ValueError("A file needs at least one chunk")
+        version = content_version(title, url, chunks)
+        if await self._run(self._count, self._filter(project_id, [file_id], version=version)) == len(chunks):
+            await self._run(self._delete_other_versions, project_id, file_id, version)
+            return len(chunks)
         dense = await self._embeddings.aembed_documents(chunks)
-        ingest_id = uuid.uuid4().hex
         created_at = datetime.now(UTC).isoformat(timespec="seconds")
         points = [
             models.PointStruct(
-                id=point_id(project_id, file_id, index),
+                id=point_id(project_id, file_id, version, index),
                 vector={DENSE: vector, SPARSE: _sparse(sparse.encode_document(f"{title}\n{text}"))},
                 payload={
                     "project_id": project_id,
@@ -124,36 +134,41 @@ class QdrantDocumentStore:
                     "chunk_index": index,
                     "text": text,
                     "created_at": created_at,
-                    "ingest_id": ingest_id,
+                    "version": version,
                 },
             )
             for index, (text, vector) in enumerate(zip(chunks, dense, strict=True))
         ]
-        await self._run(self._write_version, points, project_id, file_id, ingest_id, len(dense[0]))
+        await self._run(self._write_version, points, project_id, file_id, version, len(dense[0]))
         return len(points)
 
-    def _write_version(self, points: list[models.PointStruct], project_id: str, file_id: str, ingest_id: str, size: int) -> None:
+    def _write_version(self, points: list[models.PointStruct], project_id: str, file_id: str, version: str, size: int) -> None:
         self._create_collection(size)
         try:
             for start in range(0, len(points), UPSERT_BATCH):
                 self._client.upsert(self.collection, points=points[start : start + UPSERT_BATCH], wait=True)
         except Exception:
-            self._client.delete(
-                self.collection,
-                points_selector=models.FilterSelector(filter=self._filter(project_id, [file_id], ingest_id=ingest_id)),
-                wait=True,
-            )
+            selector = self._filter(project_id, [file_id], version=version)
+            self._client.delete(self.collection, points_selector=models.FilterSelector(filter=selector), wait=True)
             raise
+        self._delete_other_versions(project_id, file_id, version)
+
+    def _delete_other_versions(self, project_id: str, file_id: str, version: str) -> None:
         stale = self._filter(project_id, [file_id])
-        stale.must_not = [models.FieldCondition(key="ingest_id", match=models.MatchValue(value=ingest_id))]
+        stale.must_not = [models.FieldCondition(key="version", match=models.MatchValue(value=version))]
         self._client.delete(self.collection, points_selector=models.FilterSelector(filter=stale), wait=True)
+
+    def _count(self, selector: models.Filter) -> int:
+        if not self._has_collection():
+            return 0
+        return self._client.count(self.collection, count_filter=selector, exact=True).count
 
     async def delete_file(self, *, project_id: str, file_id: str) -> int:
         def delete() -> int:
             if not self._has_collection():
                 return 0
             selector = self._filter(project_id, [file_id])
-            count = self._client.count(self.collection, count_filter=selector, exact=True).count
+            count = self._count(selector)
             self._client.delete(self.collection, points_selector=models.FilterSelector(filter=selector), wait=True)
             return count
 
