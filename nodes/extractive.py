@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import math
 import re
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -26,47 +27,50 @@ from retrievers.sparse import terms
 MODEL_NAME = "local-extractive"
 _SOURCE = re.compile(r'<source id="(\d+)" title="([^"]*)">\n?(.*?)\n?</source>', re.DOTALL)
 _PIECE = re.compile(r"\S+\s*|\s+")
+MIN_SHARE_OF_BEST = 0.6
 
 
 def _text(message: BaseMessage) -> str:
     return message.content if isinstance(message.content, str) else message.text
 
 
-def _score(question_terms: set[str], sentence: str) -> float:
-    found = terms(sentence)
-    if not found or not question_terms:
-        return 0.0
-    return len(found & question_terms) / math.sqrt(len(found) * len(question_terms))
-
-
 def extract_answer(question: str, passages: list[tuple[int, str, str]], max_sentences: int = 3) -> str:
-    """Best cited sentences for ``question`` from ``(id, title, text)`` passages."""
+    """Best cited sentences for ``question`` from ``(id, title, text)`` passages.
+
+    A sentence scores by the question stems it shares, each weighted by its rarity among the
+    candidate sentences (a stem found everywhere tells little), normalised by the sentence's
+    length; sentences that merely ask a question back are skipped."""
     french = lexical.language(question) == "fr"
     if not passages:
         return _small_talk(question, french)
     wanted = terms(question)
-    scored: list[tuple[float, int, int, str]] = []
-    for rank, (source_id, _title, text) in enumerate(passages):
-        for position, sentence in enumerate(lexical.sentences(text)):
-            score = _score(wanted, sentence)
-            if score > 0:
-                scored.append((score - 0.01 * rank, source_id, position, sentence))
-    scored.sort(key=lambda item: item[0], reverse=True)
-    chosen: list[tuple[int, int, str]] = []
-    seen: set[frozenset[str]] = set()
-    for _score_value, source_id, position, sentence in scored:
-        key = frozenset(terms(sentence))
-        if key in seen:
+    candidates = [
+        (rank, source_id, sentence, terms(sentence))
+        for rank, (source_id, _title, text) in enumerate(passages)
+        for sentence in lexical.sentences(text)
+        if not sentence.rstrip().endswith("?")
+    ]
+    frequency = Counter(stem for *_, found in candidates for stem in found & wanted)
+    scored: list[tuple[float, int, str]] = []
+    for rank, source_id, sentence, found in candidates:
+        shared = found & wanted
+        if not shared:
             continue
-        seen.add(key)
-        chosen.append((source_id, position, sentence))
-        if len(chosen) == max_sentences:
+        weight = sum(math.log(1 + len(candidates) / frequency[stem]) for stem in shared)
+        scored.append((weight / math.sqrt(len(found)) - 0.01 * rank, source_id, sentence))
+    scored.sort(key=lambda item: item[0], reverse=True)
+    chosen: list[tuple[int, str]] = []
+    seen: set[str] = set()
+    for score, source_id, sentence in scored:
+        if score < MIN_SHARE_OF_BEST * scored[0][0] or len(chosen) == max_sentences:
             break
+        if sentence not in seen:
+            seen.add(sentence)
+            chosen.append((source_id, sentence))
     if not chosen:
         return prompts.NOT_FOUND_FR if french else prompts.NOT_FOUND_EN
     header = "D'après vos documents :" if french else "According to your documents:"
-    lines = [f"- {sentence.rstrip()} [{source_id}]" for source_id, _pos, sentence in chosen]
-    return header + "\n\n" + "\n".join(lines)
+    return header + "\n\n" + "\n".join(f"- {sentence.rstrip()} [{source_id}]" for source_id, sentence in chosen)
 
 
 def _small_talk(question: str, french: bool) -> str:

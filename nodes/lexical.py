@@ -12,7 +12,7 @@ from typing import Literal
 from retrievers.sparse import is_stopword, terms
 
 _WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*", re.UNICODE)
-_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÀ-Ý«\"(])")
 
 _FRENCH_MARKERS = frozenset(
     "le la les un une des du de est sont quel quelle quels quelles comment pourquoi quand où qui "
@@ -79,10 +79,21 @@ def relevance(query: str, text: str) -> float:
 
 
 def sentences(text: str) -> list[str]:
-    """Split a passage into sentences and list items, dropping Markdown decoration."""
+    """Sentences and list items of a passage: wrapped lines rejoined, headings and Markdown
+    decoration dropped, so each item reads as a complete statement."""
     out: list[str] = []
-    for raw in _SENTENCE_END.split(text):
-        line = re.sub(r"^\s*(#+|[-*+>]|\d+[.)])\s*", "", raw).replace("**", "").replace("`", "").strip(" |\t")
-        if len(_WORD.findall(line)) >= 3:
-            out.append(line)
+    for block in re.split(r"\n\s*\n", text):
+        lines = [line.strip() for line in block.splitlines() if line.strip()]
+        items: list[str] = []
+        for line in lines:
+            if re.match(r"^#+\s", line) or re.match(r"^\|?\s*-{3,}", line):
+                continue
+            if re.match(r"^([-*+>]|\d+[.)])\s", line) or line.startswith("|") or not items:
+                items.append(line)
+            else:
+                items[-1] += " " + line
+        for item in items:
+            item = re.sub(r"^([-*+>]|\d+[.)])\s*", "", item).replace("**", "").replace("`", "").strip(" |\t")
+            item = re.sub(r"\s*\|\s*", " | ", item)
+            out.extend(part.strip() for part in _SENTENCE_END.split(item) if len(_WORD.findall(part)) >= 3)
     return out
