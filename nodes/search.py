@@ -13,7 +13,7 @@ from graphs import events
 from graphs.context import AgentContext
 from graphs.state import AgentState
 from nodes.runtime import context_of, reports_errors
-from retrievers import get_store
+from retrievers import aget_store
 from retrievers.base import SearchMode
 
 
@@ -35,7 +35,8 @@ async def _search(state: AgentState, runtime: Runtime[AgentContext], mode: Searc
     runtime.stream_writer(
         events.phase("search", "start", keywords=state.get("keywords") or state["query"], query=state["query"], round=rounds or None)
     )
-    hits = await get_store().search(
+    store = await aget_store()
+    hits = await store.search(
         state["query"], project_id=ctx.project_id, sources=ctx.sources or None, top_k=ctx.top_k, mode=mode
     )
     runtime.stream_writer(events.phase("search", "complete", hits=len(hits), round=rounds or None))

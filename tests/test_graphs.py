@@ -6,6 +6,7 @@ through structured output exactly as a provider would."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
@@ -280,3 +281,21 @@ async def test_sessions_keep_history_and_reset_per_turn_fields():
     state = await AGENTS["V2"].build(saver).aget_state({"configurable": {"thread_id": "t1"}})
     assert len(state.values["messages"]) == 4
     assert state.values["rounds"] == 0 and state.values["answer"] == second.answer
+
+
+async def test_offline_default_answers_a_demo_corpus_question_with_the_right_citation(store_factory):
+    from pathlib import Path
+
+    from retrievers import set_store
+    from retrievers.ingestion import file_id_for, ingest_paths
+
+    store = store_factory("demo")
+    await ingest_paths(store, [Path(__file__).parent.parent / "demo" / "corpus"], project_id="default", progress=False)
+    set_store(store)
+    for agent in ("V1", "V2"):
+        result = await ask(agent, "Sur quel port le serveur écoute-t-il par défaut ?", project_id="default")
+        assert "7860" in result.answer
+        cited = {int(n) for n in re.findall(r"\[(\d+)\]", result.answer)}
+        by_id = {s["id"]: s for s in result.sources}
+        assert cited and cited <= set(by_id)  # every citation maps to a returned source
+        assert any(by_id[n]["file_id"] == file_id_for("default", "presentation.md") and "7860" in by_id[n]["snippet"] for n in cited)
