@@ -1,0 +1,98 @@
+"""Answer metrics from real LangChain model calls: usage per model, prices, EcoLogits, equivalences."""
+
+from __future__ import annotations
+
+import pytest
+
+from api import metrics as m
+from api.metrics import AnswerMetrics
+from nodes.catalog import BUILTIN_MODELS, ModelCatalog
+from tests.fakes import Recorder, ScriptedChatModel
+
+CATALOG = ModelCatalog(BUILTIN_MODELS)
+
+
+def _model(name: str, input_tokens: int, output_tokens: int) -> ScriptedChatModel:
+    """Streams ``output_tokens`` words, usage on the last chunk, as providers do."""
+    return ScriptedChatModel(
+        name_in_catalog=name, script=iter([" ".join(["mot"] * output_tokens)]), recorder=Recorder(), prompt_tokens=input_tokens
+    )
+
+
+async def _answer(*calls: tuple[str, int, int], zone: str = "WOR") -> dict:
+    answer = AnswerMetrics(electricity_mix_zone=zone, catalog=CATALOG)
+    for name, tokens_in, tokens_out in calls:
+        model = _model(name, tokens_in, tokens_out)
+        async for _ in model.astream("question", config={"callbacks": [answer.collector]}):
+            answer.mark_first_token()
+    return answer.finish()
+
+
+async def test_usage_is_aggregated_per_catalog_model_and_in_total():
+    figures = await _answer(("gpt-4o-2024-08-06", 100, 40), ("gpt-4o-2024-08-06", 50, 10), ("mistral-small-latest", 30, 20))
+    assert figures["usage_by_model"] == {
+        "gpt-4o": {"input_tokens": 150, "output_tokens": 50, "total_tokens": 200},
+        "mistral-small-latest": {"input_tokens": 30, "output_tokens": 20, "total_tokens": 50},
+    }
+    assert figures["usage"] == {"input_tokens": 180, "output_tokens": 70, "total_tokens": 250}
+
+
+async def test_pricing_matches_the_catalog_price_table():
+    figures = await _answer(("gpt-4o", 1_000_000, 5_000))
+    gpt4o = CATALOG.get("gpt-4o")
+    expected = gpt4o.input_eur_per_mtok + 0.005 * gpt4o.output_eur_per_mtok
+    assert figures["pricing"]["currency"] == "EUR"
+    assert figures["pricing"]["by_model"]["gpt-4o"]["total"] == pytest.approx(expected)
+    assert figures["pricing"]["total_cost"] == pytest.approx(expected)
+
+
+async def test_ecologits_figures_are_positive_ranges_and_grams_are_kilograms_times_1000():
+    figures = await _answer(("gpt-4o", 200, 300))
+    for name in ("energy_kWh", "emissions_kgCO2eq", "emissions_gCO2eq"):
+        assert 0 < figures[f"{name}_min"] <= figures[name] <= figures[f"{name}_max"]
+    assert figures["emissions_gCO2eq"] == pytest.approx(1000 * figures["emissions_kgCO2eq"], rel=1e-3)
+    assert figures["impacts_by_model"]["gpt-4o"]["water_liters"] > 0
+
+
+async def test_electricity_zone_changes_emissions_not_energy():
+    world = await _answer(("mistral-large-latest", 100, 200), zone="WOR")
+    france = await _answer(("mistral-large-latest", 100, 200), zone="FRA")
+    assert france["emissions_kgCO2eq"] < world["emissions_kgCO2eq"]
+
+
+async def test_unknown_models_get_null_figures_never_invented_ones():
+    figures = await _answer(("my-private-llm", 100, 100))
+    assert figures["usage"]["total_tokens"] == 200
+    assert figures["energy_kWh"] is None and figures["emissions_gCO2eq"] is None and figures["emissions_kgCO2eq_max"] is None
+    assert figures["pricing"]["total_cost"] is None and figures["pricing"]["by_model"] == {"my-private-llm": None}
+    assert figures["equivalences"] == {"water_liters": None, "car_km": None, "tgv_km": None, "smartphone_charges": None}
+
+
+async def test_known_and_unknown_models_sum_only_what_is_known():
+    both = await _answer(("gpt-4o", 100, 100), ("my-private-llm", 100, 100))
+    alone = await _answer(("gpt-4o", 100, 100))
+    assert both["pricing"]["total_cost"] == alone["pricing"]["total_cost"]
+    assert both["emissions_kgCO2eq"] is not None
+
+
+def test_equivalences_scale_linearly_with_emissions():
+    one = m.equivalences(0.001, 0.5)
+    two = m.equivalences(0.002, 0.5)
+    for key in ("car_km", "tgv_km", "smartphone_charges"):
+        assert two[key] == pytest.approx(2 * one[key], rel=1e-3)
+    assert one["car_km"] == pytest.approx(0.001 / m.CAR_KG_CO2_PER_KM, rel=1e-3)
+    assert one["tgv_km"] > one["car_km"]  # a km by TGV emits far less than by car
+    assert one["water_liters"] == 0.5
+
+
+async def test_timings_are_ordered():
+    figures = await _answer(("gpt-4o", 10, 10))
+    assert 0 <= figures["time_to_first_token_s"] <= figures["latency_s"]
+    assert figures["tokens_per_second"] is None or figures["tokens_per_second"] > 0
+
+
+def test_dated_names_map_to_the_longest_catalog_prefix():
+    collector = m.UsageCollector(CATALOG)
+    assert collector.catalog_name("gpt-4o-mini-2024-07-18") == "gpt-4o-mini"
+    assert collector.catalog_name("gpt-4o-2024-08-06") == "gpt-4o"
+    assert collector.catalog_name("claude-x") == "claude-x"
