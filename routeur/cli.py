@@ -32,12 +32,32 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--top-k", type=int, default=None)
     ask.add_argument("--quiet", action="store_true", help="Print only the answer")
 
+    serve = commands.add_parser("serve", help="Serve the HTTP API")
+    serve.add_argument("--host", default=None, help="Default: settings (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="Default: settings (7860)")
+
     args = parser.parse_args(argv)
     if args.command == "ingest":
         return asyncio.run(_ingest(args))
     if args.command == "ask":
         return asyncio.run(_ask(args))
+    if args.command == "serve":
+        return _serve(args)
     return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_level="info",
+    )
+    return 0
 
 
 async def _ingest(args: argparse.Namespace) -> int:

@@ -47,12 +47,44 @@ class Settings(BaseSettings):
     # Answer metrics: EcoLogits electricity-mix zone (ISO 3166-1 alpha-3, or WOR for world average).
     electricity_mix_zone: str = "WOR"
 
+    # API.
+    host: str = "127.0.0.1"
+    port: int = 7860
+    title: str = "Routeur IA API"
+    jwt_secret: SecretStr | None = None
+    jwt_ttl_s: int = 3600
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    client_projects: list[str] = ["default"]
+    dev_projects: list[str] = Field(default=["default"], description="Projects a development token may use")
+    rate_limit_per_minute: int = 10
+    trust_forwarded_for: bool = Field(default=False, description="Rate-limit by X-Forwarded-For (behind a proxy)")
+    max_message_chars: int = 8000
+    max_request_bytes: int = 25 * 1024 * 1024
+    cors_origins: list[str] = []
+    sessions_path: Path | None = Field(default=None, description="Defaults to <data_dir>/sessions.sqlite")
+    postgres_url: SecretStr | None = None
+
     # Retrieval defaults.
     top_k: int = 5
     max_search_rounds: int = 2
 
     def resolved_qdrant_path(self) -> Path:
         return self.qdrant_path or self.data_dir / "qdrant"
+
+    def resolved_sessions_path(self) -> Path:
+        return self.sessions_path or self.data_dir / "sessions.sqlite"
+
+    def production_problems(self) -> list[str]:
+        """What forbids starting in production: secrets must never fall back to a default."""
+        if self.environment != "production":
+            return []
+        problems = []
+        if self.jwt_secret is None or len(self.jwt_secret.get_secret_value()) < 32:
+            problems.append("ROUTEUR_JWT_SECRET must be set to at least 32 characters")
+        if not self.client_id or self.client_secret is None or len(self.client_secret.get_secret_value()) < 16:
+            problems.append("ROUTEUR_CLIENT_ID and ROUTEUR_CLIENT_SECRET (16+ characters) must be set")
+        return problems
 
     @model_validator(mode="after")
     def _check_sizes(self) -> Settings:

@@ -1,0 +1,64 @@
+"""Bearer-token authentication with Litestar's ``JWTAuth``.
+
+A token carries the caller (``sub``) and the projects it may search (``projects``). In
+development the secret is generated once and kept under the data dir, so tokens survive restarts;
+in production a configured secret is required (``Settings.production_problems``)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.security.jwt import JWTAuth, Token
+
+from api.services import Principal
+from routeur.settings import Settings
+
+PUBLIC_PATHS = ["^/health", "^/schema", "^/auth/token$"]
+
+
+def jwt_secret(settings: Settings) -> str:
+    if settings.jwt_secret is not None:
+        return settings.jwt_secret.get_secret_value()
+    if settings.environment == "production":
+        raise RuntimeError("ROUTEUR_JWT_SECRET is required in production")
+    path = settings.data_dir / ".jwt_secret"
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+async def retrieve_principal(token: Token, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    extras = token.extras or {}
+    if extras.get("type", "access") != "access":
+        return None
+    return Principal(
+        sub=token.sub,
+        projects=tuple(extras.get("projects", ())),
+        exp=int(token.exp.timestamp()),
+        type="access",
+    )
+
+
+def build_jwt_auth(settings: Settings) -> JWTAuth[Principal]:
+    return JWTAuth[Principal](
+        token_secret=jwt_secret(settings),
+        retrieve_user_handler=retrieve_principal,
+        exclude=PUBLIC_PATHS,
+        default_token_expiration=timedelta(seconds=settings.jwt_ttl_s),
+        description="Bearer token from POST /auth/token",
+    )
+
+
+def issue_token(auth: JWTAuth[Principal], settings: Settings, sub: str, projects: list[str]) -> str:
+    return auth.create_token(
+        identifier=sub,
+        token_expiration=timedelta(seconds=settings.jwt_ttl_s),
+        token_extras={"type": "access", "projects": list(projects)},
+    )

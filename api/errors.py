@@ -1,0 +1,62 @@
+"""Every error leaves the API in one envelope, ``{"status": "error", "message": ...}`` (seed 004),
+with the right status code and, for 429, a ``Retry-After`` header."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, TooManyRequestsException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
+
+from retrievers.base import StoreUnavailableError
+
+logger = logging.getLogger("routeur.api")
+
+
+def envelope(message: str, status_code: int, headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:
+    return Response({"status": "error", "message": message}, status_code=status_code, headers=headers)
+
+
+def _validation_message(exc: ValidationException) -> str:
+    details = exc.extra if isinstance(exc.extra, list) else []
+    parts = [
+        f"{d.get('key')}: {d.get('message')}" if d.get("key") else str(d.get("message"))
+        for d in details
+        if isinstance(d, dict)
+    ]
+    if not parts:
+        return exc.detail
+    if any("JSON is malformed" in p or "malformed" in p.lower() for p in parts):
+        return "Malformed JSON body"
+    return "Invalid request: " + "; ".join(parts)
+
+
+def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    headers = dict(exc.headers or {})
+    if isinstance(exc, TooManyRequestsException):
+        headers.setdefault("Retry-After", headers.get("RateLimit-Reset", "60"))
+        return envelope("Rate limit exceeded: too many requests, retry later", exc.status_code, headers)
+    if isinstance(exc, ValidationException):
+        return envelope(_validation_message(exc), exc.status_code, headers)
+    message = exc.detail
+    if exc.status_code == 401 and message in ("", "Unauthorized"):
+        message = "Missing or invalid bearer token"
+    return envelope(message, exc.status_code, headers)
+
+
+def store_unavailable_handler(request: Request[Any, Any, Any], exc: StoreUnavailableError) -> Response[dict[str, Any]]:
+    return envelope(str(exc), HTTP_503_SERVICE_UNAVAILABLE)
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    logger.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return envelope("Internal server error", HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+EXCEPTION_HANDLERS = {
+    HTTPException: http_exception_handler,
+    StoreUnavailableError: store_unavailable_handler,
+    Exception: internal_error_handler,
+}

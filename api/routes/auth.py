@@ -1,0 +1,88 @@
+"""``/auth/token`` and ``/auth/verify`` (seed 000)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.exceptions import NotAuthorizedException
+from litestar.security.jwt import JWTAuth
+
+from api.auth import issue_token
+from api.services import AppServices, Principal
+
+
+class TokenResponse(msgspec.Struct):
+    access_token: str
+    token_type: str
+    expires_in: int
+
+
+class TokenUser(msgspec.Struct):
+    sub: str
+    type: str
+    exp: int
+    projects: list[str]
+
+
+class VerifyResponse(msgspec.Struct):
+    valid: bool
+    user: TokenUser
+
+
+class AuthController(Controller):
+    path = "/auth"
+    tags = ["auth"]
+
+    @post("/token", status_code=200, summary="Issue a bearer token")
+    async def token(self, request: Request[Any, Any, Any], services: AppServices, jwt_auth: JWTAuth[Principal]) -> TokenResponse:
+        """Development: no credentials, a token for the development projects. Production: the
+        configured client id and secret (HTTP Basic, JSON or form fields)."""
+        settings = services.settings
+        if settings.environment == "production":
+            client_id, client_secret = await _credentials(request)
+            expected_secret = settings.client_secret.get_secret_value() if settings.client_secret else ""
+            if not (
+                settings.client_id
+                and hmac.compare_digest(client_id.encode(), settings.client_id.encode())
+                and hmac.compare_digest(client_secret.encode(), expected_secret.encode())
+            ):
+                raise NotAuthorizedException("Invalid client credentials")
+            sub, projects = client_id, settings.client_projects
+        else:
+            sub, projects = "user", settings.dev_projects
+        return TokenResponse(
+            access_token=issue_token(jwt_auth, settings, sub, projects),
+            token_type="bearer",
+            expires_in=settings.jwt_ttl_s,
+        )
+
+    @get("/verify", summary="Check a bearer token")
+    async def verify(self, request: Request[Principal, Any, Any]) -> VerifyResponse:
+        user = request.user
+        return VerifyResponse(valid=True, user=TokenUser(sub=user.sub, type=user.type, exp=user.exp, projects=list(user.projects)))
+
+
+async def _credentials(request: Request[Any, Any, Any]) -> tuple[str, str]:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("basic "):
+        try:
+            client_id, _, client_secret = base64.b64decode(header[6:]).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise NotAuthorizedException("Malformed Basic credentials") from None
+        return client_id, client_secret
+    fields: Any = {}
+    if request.content_type[0] == "application/json":
+        try:
+            fields = msgspec.json.decode(await request.body() or b"{}")
+        except msgspec.DecodeError:
+            raise NotAuthorizedException("Malformed credentials body") from None
+    elif request.content_type[0] in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        fields = await request.form()
+    if not isinstance(fields, dict) and not hasattr(fields, "get"):
+        fields = {}
+    return str(fields.get("client_id") or ""), str(fields.get("client_secret") or "")

@@ -1,0 +1,77 @@
+"""``POST /completion`` — seed 000's contract. Stateless: the caller sends the history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from litestar import Controller, Request, post
+from litestar.exceptions import HTTPException
+from litestar.response import Response, ServerSentEvent
+
+from api.runs import Turn, make_context, run_turn
+from api.schemas import CompletionRequest, CompletionResponse, Usage, check_turn, resolve_project
+from api.services import AppServices, Principal
+from api.sse import completion_stream
+
+_ROLES: dict[str, type[BaseMessage]] = {"user": HumanMessage, "assistant": AIMessage, "system": SystemMessage}
+
+
+class CompletionController(Controller):
+    path = "/completion"
+    tags = ["completion"]
+
+    @post("/", status_code=200, summary="Answer one message (JSON, or SSE with stream: true)")
+    async def complete(
+        self, data: CompletionRequest, services: AppServices, request: Request[Principal, Any, Any]
+    ) -> Response[CompletionResponse]:
+        message, model, agent = check_turn(
+            services,
+            message=data.message,
+            model=data.model,
+            agent=data.agent,
+            temperature=data.temperature,
+            top_k=data.top_k,
+            sources=data.sources,
+        )
+        history = [_ROLES[m.role](m.content) for m in data.conversation_history]
+        turn = Turn(
+            agent=agent,
+            model=model,
+            graph=services.stateless_graphs[agent],
+            graph_input={"messages": [*history, HumanMessage(message)]},
+            context=make_context(
+                services,
+                model=model,
+                temperature=data.temperature,
+                project_id=resolve_project(request.user, data.project_id),
+                sources=data.sources,
+                top_k=data.top_k,
+            ),
+        )
+        if data.stream:
+            return ServerSentEvent(completion_stream(services, turn))  # type: ignore[return-value]
+
+        answer, sources, metrics, error = "", [], {}, None
+        async for event, figures in run_turn(services, turn):
+            if event["event"] == "done":
+                answer, sources, metrics = event["data"]["answer"], event["data"]["sources"], figures or {}
+            elif event["event"] == "error":
+                error = event["data"]
+        if error is not None:
+            raise HTTPException(status_code=502, detail=f"{error['phase']}: {error['message']}")
+        usage = metrics.get("usage") or {}
+        return Response(
+            CompletionResponse(
+                response=answer,
+                model=model,
+                agent=agent,
+                usage=Usage(
+                    prompt_tokens=usage.get("input_tokens", 0),
+                    completion_tokens=usage.get("output_tokens", 0),
+                    total_tokens=usage.get("total_tokens", 0),
+                ),
+                sources=list(sources),
+                metadata={"message_count": len(history) + 2, **metrics},
+            )
+        )

@@ -1,0 +1,75 @@
+"""One agent turn as the API runs it: the graph, its context from the request and the token,
+the session thread, and the answer's metrics measured around the event stream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.graph.state import CompiledStateGraph
+from markdown_it import MarkdownIt
+
+from api.metrics import AnswerMetrics
+from api.services import AppServices, Principal
+from graphs.context import AgentContext
+from graphs.events import Event
+from graphs.registry import get_agent, run_config
+from graphs.streaming import stream_events
+
+_markdown = MarkdownIt("js-default")
+
+
+@dataclass
+class Turn:
+    agent: str
+    model: str
+    graph: CompiledStateGraph
+    graph_input: dict[str, Any]
+    context: AgentContext
+    thread_id: str | None = None
+
+
+def thread_id(principal: Principal, session_id: str) -> str:
+    """Sessions are namespaced by caller: another token cannot read or clear them."""
+    return f"{principal.sub}:{session_id}"
+
+
+def make_context(
+    services: AppServices,
+    *,
+    model: str,
+    temperature: float | None,
+    project_id: str,
+    sources: list[str] | None,
+    top_k: int | None,
+) -> AgentContext:
+    settings = services.settings
+    return AgentContext(
+        model=model,
+        temperature=0.2 if temperature is None else temperature,
+        project_id=project_id,
+        sources=list(sources or []),
+        top_k=top_k or settings.top_k,
+        max_search_rounds=settings.max_search_rounds,
+    )
+
+
+async def run_turn(services: AppServices, turn: Turn) -> AsyncIterator[tuple[Event, dict[str, Any] | None]]:
+    """The turn's events; the ``done`` event comes with the answer's metrics."""
+    metrics = AnswerMetrics(electricity_mix_zone=services.settings.electricity_mix_zone)
+    config = run_config(
+        get_agent(turn.agent),
+        turn.context.max_search_rounds,
+        thread_id=turn.thread_id,
+        callbacks=[metrics.collector],
+    )
+    async for event in stream_events(turn.graph, turn.graph_input, context=turn.context, config=config):
+        if event["event"] == "chunk":
+            metrics.mark_first_token()
+        yield event, (metrics.finish() if event["event"] == "done" else None)
+
+
+def render_html(markdown: str) -> str:
+    """The answer as HTML, raw HTML in it escaped (FIELD_NOTES: ``js-default``)."""
+    return _markdown.render(markdown)

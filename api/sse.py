@@ -1,0 +1,59 @@
+"""The event protocol on the wire: one adapter per contract.
+
+- Fess-style ``/api/v1/chat/stream`` (seed 004): named events ``session``, ``phase``, ``chunk``,
+  ``sources``, ``done``, ``error``.
+- ``/completion`` with ``stream: true`` (seed 000): unnamed ``data:`` lines
+  ``{"content", "done", "metadata"}``; the last has ``done: true`` and the full metadata.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar.response import ServerSentEventMessage
+
+from api.runs import Turn, render_html, run_turn
+from api.services import AppServices
+from graphs import events
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+async def chat_stream(services: AppServices, turn: Turn, session_id: str) -> AsyncIterator[ServerSentEventMessage]:
+    yield ServerSentEventMessage(event="session", data=_json({"sessionId": session_id}))
+    try:
+        async for event, metrics in run_turn(services, turn):
+            name, data = event["event"], dict(event["data"])
+            if name == "done":
+                data = {
+                    "sessionId": session_id,
+                    "htmlContent": render_html(data["answer"]),
+                    "content": data["answer"],
+                    "sources": data["sources"],
+                    "metadata": {"model": turn.model, "agent": turn.agent, **(metrics or {})},
+                }
+            yield ServerSentEventMessage(event=name, data=_json(data))
+    except Exception as exc:  # the stream has started: report, then end cleanly
+        error = events.error("stream", f"{type(exc).__name__}: {exc}"[:300])
+        yield ServerSentEventMessage(event="error", data=_json(error["data"]))
+
+
+async def completion_stream(services: AppServices, turn: Turn) -> AsyncIterator[ServerSentEventMessage]:
+    base = {"model": turn.model, "agent": turn.agent}
+    try:
+        async for event, metrics in run_turn(services, turn):
+            name, data = event["event"], event["data"]
+            if name == "chunk":
+                yield ServerSentEventMessage(data=_json({"content": data["content"], "done": False, "metadata": base}))
+            elif name == "done":
+                final = {**base, "sources": data["sources"], **(metrics or {})}
+                yield ServerSentEventMessage(data=_json({"content": "", "done": True, "metadata": final}))
+            elif name == "error":
+                yield ServerSentEventMessage(data=_json({"content": "", "done": True, "error": data, "metadata": base}))
+    except Exception as exc:
+        error = {"phase": "stream", "message": f"{type(exc).__name__}: {exc}"[:300]}
+        yield ServerSentEventMessage(data=_json({"content": "", "done": True, "error": error, "metadata": base}))
