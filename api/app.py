@@ -15,7 +15,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
-from api.auth import build_jwt_auth
+from api.auth import TokenIssuer, build_jwt_auth
 from api.errors import EXCEPTION_HANDLERS
 from api.ratelimit import build_rate_limit, limiter_first
 from api.routes.auth import AuthController
@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         raise RuntimeError("Refusing to start in production: " + "; ".join(problems))
     jwt_auth = build_jwt_auth(settings)
     rate_limit = build_rate_limit(settings)
+    issuer = TokenIssuer(jwt_auth, settings.jwt_ttl_s)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         dependencies={
             "services": Provide(services, sync_to_thread=False),
-            "jwt_auth": Provide(lambda: jwt_auth, sync_to_thread=False),
+            "token_issuer": Provide(lambda: issuer, sync_to_thread=False),
         },
         lifespan=[lifespan],
         on_app_init=[jwt_auth.on_app_init, limiter_first(rate_limit)],

@@ -56,9 +56,16 @@ def build_jwt_auth(settings: Settings) -> JWTAuth[Principal]:
     )
 
 
-def issue_token(auth: JWTAuth[Principal], settings: Settings, sub: str, projects: list[str]) -> str:
-    return auth.create_token(
-        identifier=sub,
-        token_expiration=timedelta(seconds=settings.jwt_ttl_s),
-        token_extras={"type": "access", "projects": list(projects)},
-    )
+class TokenIssuer:
+    """Signs access tokens with the app's JWT configuration (injected into the auth routes)."""
+
+    def __init__(self, auth: JWTAuth[Principal], ttl_s: int):
+        self._auth = auth
+        self.ttl_s = ttl_s
+
+    def issue(self, sub: str, projects: list[str], ttl_s: int | None = None) -> str:
+        return self._auth.create_token(
+            identifier=sub,
+            token_expiration=timedelta(seconds=self.ttl_s if ttl_s is None else ttl_s),
+            token_extras={"type": "access", "projects": list(projects)},
+        )

@@ -10,9 +10,8 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.exceptions import NotAuthorizedException
-from litestar.security.jwt import JWTAuth
 
-from api.auth import issue_token
+from api.auth import TokenIssuer
 from api.services import AppServices, Principal
 
 
@@ -39,7 +38,7 @@ class AuthController(Controller):
     tags = ["auth"]
 
     @post("/token", status_code=200, summary="Issue a bearer token")
-    async def token(self, request: Request[Any, Any, Any], services: AppServices, jwt_auth: JWTAuth[Principal]) -> TokenResponse:
+    async def token(self, request: Request[Any, Any, Any], services: AppServices, token_issuer: TokenIssuer) -> TokenResponse:
         """Development: no credentials, a token for the development projects. Production: the
         configured client id and secret (HTTP Basic, JSON or form fields)."""
         settings = services.settings
@@ -56,7 +55,7 @@ class AuthController(Controller):
         else:
             sub, projects = "user", settings.dev_projects
         return TokenResponse(
-            access_token=issue_token(jwt_auth, settings, sub, projects),
+            access_token=token_issuer.issue(sub, projects),
             token_type="bearer",
             expires_in=settings.jwt_ttl_s,
         )

@@ -106,15 +106,15 @@ class ChatController(Controller):
         return await self._stream(turn_request, services, request.user)
 
     async def _stream(self, turn_request: ChatRequest, services: AppServices, principal: Principal) -> ServerSentEvent:
-        session_id, _ = await self._session(data, services, principal)
-        turn = self._turn(data, services, principal, session_id)
+        session_id, _ = await self._session(turn_request, services, principal)
+        turn = self._turn(turn_request, services, principal, session_id)
         return ServerSentEvent(chat_stream(services, turn, session_id))
 
     async def _session(self, turn_request: ChatRequest, services: AppServices, principal: Principal) -> tuple[str, bool]:
         """The turn's session id (issued when absent) and whether it was cleared first."""
-        session_id = check_session_id(data.sessionId) if data.sessionId else uuid.uuid4().hex
-        if data.clear:
-            if not data.sessionId:
+        session_id = check_session_id(turn_request.sessionId) if turn_request.sessionId else uuid.uuid4().hex
+        if turn_request.clear:
+            if not turn_request.sessionId:
                 raise ValidationException("clear=true needs a sessionId")
             await services.checkpointer.adelete_thread(thread_id(principal, session_id))
             return session_id, True
@@ -123,12 +123,12 @@ class ChatController(Controller):
     def _turn(self, turn_request: ChatRequest, services: AppServices, principal: Principal, session_id: str) -> Turn:
         message, model, agent = check_turn(
             services,
-            message=data.message,
-            model=data.model,
-            agent=data.agent,
-            temperature=data.temperature,
-            top_k=data.top_k,
-            sources=data.sources,
+            message=turn_request.message,
+            model=turn_request.model,
+            agent=turn_request.agent,
+            temperature=turn_request.temperature,
+            top_k=turn_request.top_k,
+            sources=turn_request.sources,
         )
         return Turn(
             agent=agent,
@@ -138,10 +138,10 @@ class ChatController(Controller):
             context=make_context(
                 services,
                 model=model,
-                temperature=data.temperature,
-                project_id=resolve_project(principal, data.project_id),
-                sources=data.sources,
-                top_k=data.top_k,
+                temperature=turn_request.temperature,
+                project_id=resolve_project(principal, turn_request.project_id),
+                sources=turn_request.sources,
+                top_k=turn_request.top_k,
             ),
             thread_id=thread_id(principal, session_id),
         )
