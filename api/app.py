@@ -25,7 +25,7 @@ from api.routes.completion import CompletionController
 from api.routes.health import HealthController
 from api.services import AppServices
 from api.sessions import open_checkpointer
-from retrievers import build_store, set_store
+from retrievers import build_store
 from routeur.settings import Settings, get_settings
 
 logger = logging.getLogger("routeur.api")
@@ -42,7 +42,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         store = await asyncio.to_thread(build_store, settings)
-        set_store(store)  # the graphs' nodes find the store here
         try:
             # Load the embedding model now rather than on the first user's request.
             await store.search("warm-up", project_id="\x00warm-up", top_k=1, mode="dense")
@@ -50,7 +49,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 app.state.services = AppServices(settings=settings, store=store, checkpointer=checkpointer)
                 yield
         finally:
-            set_store(None)
             await asyncio.to_thread(store.close)
 
     def services(state: State) -> AppServices:

@@ -19,6 +19,9 @@ def envelope(message: str, status_code: int, headers: dict[str, str] | None = No
     return Response({"status": "error", "message": message}, status_code=status_code, headers=headers)
 
 
+_DECODE_ERRORS = ("JSON is malformed", "Input data was truncated", "trailing characters", "Expected `object`")
+
+
 def _validation_message(exc: ValidationException) -> str:
     details = exc.extra if isinstance(exc.extra, list) else []
     parts = [
@@ -26,11 +29,10 @@ def _validation_message(exc: ValidationException) -> str:
         for d in details
         if isinstance(d, dict)
     ]
-    if not parts:
-        return exc.detail
-    if any("JSON is malformed" in p or "malformed" in p.lower() for p in parts):
-        return "Malformed JSON body"
-    return "Invalid request: " + "; ".join(parts)
+    text = "; ".join(parts) or exc.detail
+    if any(marker in text for marker in _DECODE_ERRORS):
+        return f"Malformed JSON body ({text})"
+    return "Invalid request: " + text if parts else exc.detail
 
 
 def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
@@ -41,6 +43,8 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
     if isinstance(exc, ValidationException):
         return envelope(_validation_message(exc), exc.status_code, headers)
     message = exc.detail
+    if exc.status_code == 400 and any(marker in message for marker in _DECODE_ERRORS):
+        message = f"Malformed JSON body ({message})"
     if exc.status_code == 401 and message in ("", "Unauthorized"):
         message = "Missing or invalid bearer token"
     return envelope(message, exc.status_code, headers)

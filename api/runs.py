@@ -63,6 +63,7 @@ async def run_turn(services: AppServices, turn: Turn) -> AsyncIterator[tuple[Eve
         turn.context.max_search_rounds,
         thread_id=turn.thread_id,
         callbacks=[metrics.collector],
+        store=services.store,
     )
     async for event in stream_events(turn.graph, turn.graph_input, context=turn.context, config=config):
         if event["event"] == "chunk":

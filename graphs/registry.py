@@ -13,6 +13,8 @@ from langgraph.types import Checkpointer
 
 from graphs.v1.graph import build_graph as build_v1
 from graphs.v2.graph import build_graph as build_v2
+from retrievers import STORE_CONFIG_KEY
+from retrievers.base import DocumentStore
 
 DEFAULT_AGENT = "V2"
 
@@ -74,11 +76,18 @@ def run_config(
     thread_id: str | None = None,
     callbacks: list[Any] | None = None,
     run_name: str | None = None,
+    store: DocumentStore | None = None,
 ) -> RunnableConfig:
-    """Per-run config: a recursion limit fitted to the agent, the session thread, callbacks."""
+    """Per-run config: a recursion limit fitted to the agent, the session thread, callbacks, and
+    the document store to search (objects in ``configurable`` never reach checkpoints)."""
     config: RunnableConfig = {"recursion_limit": recursion_limit(agent, context_rounds)}
+    configurable: dict[str, Any] = {}
     if thread_id:
-        config["configurable"] = {"thread_id": thread_id}
+        configurable["thread_id"] = thread_id
+    if store is not None:
+        configurable[STORE_CONFIG_KEY] = store
+    if configurable:
+        config["configurable"] = configurable
     if callbacks:
         config["callbacks"] = callbacks
     config["run_name"] = run_name or f"routeur-{agent.type}"

@@ -28,36 +28,43 @@ MODEL_NAME = "local-extractive"
 _SOURCE = re.compile(r'<source id="(\d+)" title="([^"]*)">\n?(.*?)\n?</source>', re.DOTALL)
 _PIECE = re.compile(r"\S+\s*|\s+")
 MIN_SHARE_OF_BEST = 0.6
+HEADING_WEIGHT = 0.5
 
 
 def _text(message: BaseMessage) -> str:
     return message.content if isinstance(message.content, str) else message.text
 
 
-def extract_answer(question: str, passages: list[tuple[int, str, str]], max_sentences: int = 3) -> str:
+def extract_answer(
+    question: str, passages: list[tuple[int, str, str]], max_sentences: int = 3, *, documentary: bool = True
+) -> str:
     """Best cited sentences for ``question`` from ``(id, title, text)`` passages.
 
-    A sentence scores by the question stems it shares, each weighted by its rarity among the
-    candidate sentences (a stem found everywhere tells little), normalised by the sentence's
-    length; sentences that merely ask a question back are skipped."""
+    A sentence scores by the question stems it shares — its own, and half for those of its
+    section heading — each weighted by its rarity among the candidate sentences (a stem found
+    everywhere tells little), normalised by the sentence's length; sentences that merely ask a
+    question back are skipped."""
     french = lexical.language(question) == "fr"
-    if not passages:
+    if not documentary:
         return _small_talk(question, french)
     wanted = terms(question)
     candidates = [
-        (rank, source_id, sentence, terms(sentence))
+        (rank, source_id, sentence, terms(sentence), terms(heading) - terms(sentence))
         for rank, (source_id, _title, text) in enumerate(passages)
-        for sentence in lexical.sentences(text)
+        for heading, sentence in lexical.sentences(text)
         if not sentence.rstrip().endswith("?")
     ]
-    frequency = Counter(stem for *_, found in candidates for stem in found & wanted)
+    frequency = Counter(stem for *_, found, context in candidates for stem in (found | context) & wanted)
     scored: list[tuple[float, int, str]] = []
-    for rank, source_id, sentence, found in candidates:
-        shared = found & wanted
-        if not shared:
+    for rank, source_id, sentence, found, context in candidates:
+        if not found & wanted:
             continue
-        weight = sum(math.log(1 + len(candidates) / frequency[stem]) for stem in shared)
-        scored.append((weight / math.sqrt(len(found)) - 0.01 * rank, source_id, sentence))
+
+        def weight(stems: set[str]) -> float:
+            return sum(math.log(1 + len(candidates) / frequency[stem]) for stem in stems & wanted)
+
+        score = (weight(found) + HEADING_WEIGHT * weight(context)) / math.sqrt(len(found))
+        scored.append((score - 0.01 * rank, source_id, sentence))
     scored.sort(key=lambda item: item[0], reverse=True)
     chosen: list[tuple[int, str]] = []
     seen: set[str] = set()
@@ -100,7 +107,7 @@ class ExtractiveChatModel(BaseChatModel):
         prompt = "\n".join(_text(m) for m in messages)
         question = next((_text(m) for m in reversed(messages) if isinstance(m, HumanMessage)), "")
         passages = [(int(i), html.unescape(t), html.unescape(body)) for i, t, body in _SOURCE.findall(prompt)]
-        answer = extract_answer(question, passages)
+        answer = extract_answer(question, passages, documentary="<sources>" in prompt)
         input_tokens = len(prompt.split())
         output_tokens = len(answer.split())
         usage = UsageMetadata(input_tokens=input_tokens, output_tokens=output_tokens, total_tokens=input_tokens + output_tokens)

@@ -18,6 +18,7 @@ from nodes.models import build_chat_model, get_catalog, is_offline
 from nodes.runtime import context_of, message_text, reports_errors, split_turn
 
 HISTORY_TURNS = 6
+FOLLOW_UP_OWN_SUBJECT = 2
 
 
 class IntentAnalysis(BaseModel):
@@ -84,6 +85,10 @@ def _heuristic(question: str, history: list[AnyMessage]) -> IntentWithStandalone
         return IntentWithStandalone(intent="chit_chat", keywords="", standalone_question=question)
     previous = next((message_text(m) for m in reversed(history) if isinstance(m, HumanMessage)), "")
     if lexical.is_follow_up(question, has_history=bool(previous)):
+        own = lexical.content_words(question)
+        if len(own) >= FOLLOW_UP_OWN_SUBJECT:
+            # "Et la limite de débit ?" names its subject: the previous turn would only dilute it.
+            return IntentWithStandalone(intent="follow_up", keywords=" ".join(own), standalone_question=question)
         words = lexical.content_words(f"{previous} {question}")
         return IntentWithStandalone(
             intent="follow_up", keywords=" ".join(words), standalone_question=f"{previous} — {question}"

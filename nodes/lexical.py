@@ -78,15 +78,19 @@ def relevance(query: str, text: str) -> float:
     return len(wanted & terms(text)) / len(wanted)
 
 
-def sentences(text: str) -> list[str]:
-    """Sentences and list items of a passage: wrapped lines rejoined, headings and Markdown
-    decoration dropped, so each item reads as a complete statement."""
-    out: list[str] = []
+def sentences(text: str) -> list[tuple[str, str]]:
+    """``(heading, sentence)`` pairs of a passage: wrapped lines rejoined, list items and table
+    rows kept whole, Markdown decoration dropped; ``heading`` is the section the sentence is in,
+    context that the sentence itself often leaves implicit."""
+    out: list[tuple[str, str]] = []
+    heading = ""
     for block in re.split(r"\n\s*\n", text):
-        lines = [line.strip() for line in block.splitlines() if line.strip()]
         items: list[str] = []
-        for line in lines:
-            if re.match(r"^#+\s", line) or re.match(r"^\|?\s*-{3,}", line):
+        for line in (line.strip() for line in block.splitlines()):
+            if not line or re.match(r"^\|?\s*:?-{3,}", line):
+                continue
+            if match := re.match(r"^#+\s+(.*)", line):
+                heading = match.group(1).strip()
                 continue
             if re.match(r"^([-*+>]|\d+[.)])\s", line) or line.startswith("|") or not items:
                 items.append(line)
@@ -95,5 +99,5 @@ def sentences(text: str) -> list[str]:
         for item in items:
             item = re.sub(r"^([-*+>]|\d+[.)])\s*", "", item).replace("**", "").replace("`", "").strip(" |\t")
             item = re.sub(r"\s*\|\s*", " | ", item)
-            out.extend(part.strip() for part in _SENTENCE_END.split(item) if len(_WORD.findall(part)) >= 3)
+            out.extend((heading, part.strip()) for part in _SENTENCE_END.split(item) if len(_WORD.findall(part)) >= 3)
     return out

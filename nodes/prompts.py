@@ -34,8 +34,9 @@ Answer the question using only the sources below. Cite every statement with the 
 source in square brackets, like [1] or [2][3]. If the sources do not contain the answer, say so
 plainly instead of guessing. Answer in the language of the question, concisely, in Markdown.
 
-Sources:
-{sources}"""
+<sources>
+{sources}
+</sources>"""
 
 CHIT_CHAT_SYSTEM = """You are Routeur IA, a friendly assistant that answers questions about the
 user's documents. Reply briefly and naturally to the user's message, in their language."""

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from retrievers.base import DocumentStore
     from retrievers.qdrant import QdrantDocumentStore
 
+STORE_CONFIG_KEY = "document_store"
 _store: DocumentStore | None = None
 _lock = threading.Lock()
 

@@ -1,0 +1,139 @@
+"""A local OpenAI-compatible chat server for tests: real HTTP, real SSE, scripted behaviour.
+
+The model name picks the behaviour of generation calls (structured-output calls, which carry
+``tools``, always get a valid tool call):
+- ``stub-ok``: streams a short cited answer;
+- ``stub-fail``: streams 3 words, then breaks the stream with an error;
+- ``stub-slow``: streams 400 words at 50 ms each (for disconnect tests).
+``GET /stats`` reports what was sent and whether the client went away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import uvicorn
+from litestar import Litestar, get, post
+from litestar.response import Stream
+
+STATS: dict[str, int] = {"requests": 0, "chunks_sent": 0, "streams_cancelled": 0, "streams_finished": 0}
+
+
+def _chunk(model: str, content: str | None = None, finish: str | None = None, usage: dict | None = None) -> bytes:
+    body: dict[str, Any] = {
+        "id": "chatcmpl-stub",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [] if usage else [{"index": 0, "delta": {"content": content} if content is not None else {}, "finish_reason": finish}],
+    }
+    if usage:
+        body["usage"] = usage
+    return f"data: {json.dumps(body)}\n\n".encode()
+
+
+def _tool_reply(model: str, request: dict[str, Any]) -> dict[str, Any]:
+    tool = request["tools"][0]["function"]
+    properties = tool.get("parameters", {}).get("properties", {})
+    question = next((m["content"] for m in reversed(request["messages"]) if m["role"] == "user"), "")
+    if "relevant" in properties:
+        args: dict[str, Any] = {"relevant": [1]}
+    else:
+        args = {"intent": "question", "keywords": question}
+        if "standalone_question" in properties:
+            args["standalone_question"] = question
+    return {
+        "id": "chatcmpl-stub",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": tool["name"], "arguments": json.dumps(args)}}],
+                },
+                "finish_reason": "tool_calls",
+            }
+        ],
+        "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25},
+    }
+
+
+async def _stream(model: str) -> AsyncIterator[bytes]:
+    words = {"stub-ok": "Le service écoute sur le port 7860 [1].".split(), "stub-fail": ["un", "deux", "trois"]}.get(
+        model, ["mot"] * 400
+    )
+    delay = 0.05 if model == "stub-slow" else 0.0
+    try:
+        for index, word in enumerate(words):
+            if delay:
+                await asyncio.sleep(delay)
+            STATS["chunks_sent"] += 1
+            yield _chunk(model, word if index == 0 else " " + word)
+        if model == "stub-fail":
+            raise RuntimeError("stub provider crashed mid-stream")
+        yield _chunk(model, finish="stop")
+        yield _chunk(model, usage={"prompt_tokens": 30, "completion_tokens": len(words), "total_tokens": 30 + len(words)})
+        yield b"data: [DONE]\n\n"
+        STATS["streams_finished"] += 1
+    except asyncio.CancelledError:
+        STATS["streams_cancelled"] += 1
+        raise
+
+
+@post("/v1/chat/completions")
+async def completions(data: dict[str, Any]) -> Any:
+    STATS["requests"] += 1
+    model = data["model"]
+    if data.get("tools"):
+        return _tool_reply(model, data)
+    return Stream(_stream(model), media_type="text/event-stream")
+
+
+@get("/stats")
+async def stats() -> dict[str, int]:
+    return STATS
+
+
+class StubServer:
+    """Runs the stub with uvicorn in a background thread on a free loopback port."""
+
+    def __init__(self) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        config = uvicorn.Config(Litestar([completions, stats]), host="127.0.0.1", port=self.port, log_level="warning")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def models_file_entries(self) -> list[dict[str, Any]]:
+        return [
+            {"name": name, "base_url": self.base_url, "input_eur_per_mtok": 1.0, "output_eur_per_mtok": 2.0}
+            for name in ("stub-ok", "stub-fail", "stub-slow")
+        ]
+
+    def __enter__(self) -> StubServer:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("stub server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=5)
