@@ -80,7 +80,11 @@ def build_embeddings(settings: Settings) -> EmbeddingsInfo:
         model = settings.embeddings_model or "text-embedding-3-small"
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
         kwargs = {"api_key": key} if key else {}
-        return EmbeddingsInfo(OpenAIEmbeddings(model=model, base_url=settings.openai_base_url, **kwargs), model)
+        # No tiktoken length check: it downloads its encodings at run time, and chunks are short.
+        embeddings = OpenAIEmbeddings(
+            model=model, base_url=settings.openai_base_url, check_embedding_ctx_length=False, **kwargs
+        )
+        return EmbeddingsInfo(embeddings, model)
     if settings.embeddings_provider == "mistral":
         from langchain_mistralai import MistralAIEmbeddings
 

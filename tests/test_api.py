@@ -342,6 +342,13 @@ async def test_wrong_method_and_unknown_route_use_the_envelope(client, auth):
     assert missing.status_code == 404 and missing.json()["status"] == "error"
 
 
+async def test_oversized_body_is_a_413_envelope(settings_factory):
+    async with AsyncTestClient(create_app(settings_factory("small-body", max_request_bytes=2048))) as small:
+        token = (await small.post("/auth/token")).json()["access_token"]
+        response = await small.post("/completion", headers={"Authorization": f"Bearer {token}"}, json={"message": "x" * 5000})
+        assert response.status_code == 413 and response.json()["status"] == "error"
+
+
 # -- rate limiting -------------------------------------------------------------------------------
 
 
