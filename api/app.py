@@ -22,10 +22,14 @@ from api.routes.auth import AuthController
 from api.routes.catalog import CatalogController
 from api.routes.chat import ChatController
 from api.routes.completion import CompletionController
+from api.routes.documents import DocumentsController
 from api.routes.health import HealthController
+from api.routes.search import SearchController
+from api.routes.upload_sessions import UploadSessionsController
 from api.services import AppServices
 from api.sessions import open_checkpointer
 from retrievers import build_store
+from retrievers.uploads import UploadSessionStore
 from routeur.settings import Settings, get_settings
 
 logger = logging.getLogger("routeur.api")
@@ -45,8 +49,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             # Load the embedding model now rather than on the first user's request.
             await store.search("warm-up", project_id="\x00warm-up", top_k=1, mode="dense")
-            async with open_checkpointer(settings) as checkpointer:
-                app.state.services = AppServices(settings=settings, store=store, checkpointer=checkpointer)
+            async with (
+                open_checkpointer(settings) as checkpointer,
+                UploadSessionStore.open(settings.data_dir / "uploads.sqlite") as uploads,
+            ):
+                app.state.services = AppServices(settings=settings, store=store, checkpointer=checkpointer, uploads=uploads)
                 yield
         finally:
             await asyncio.to_thread(store.close)
@@ -61,6 +68,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             CatalogController,
             CompletionController,
             ChatController,
+            DocumentsController,
+            UploadSessionsController,
+            SearchController,
         ],
         dependencies={
             "services": Provide(services, sync_to_thread=False),

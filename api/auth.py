@@ -12,6 +12,8 @@ from datetime import timedelta
 from typing import Any
 
 from litestar.connection import ASGIConnection
+from litestar.exceptions import PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
 from litestar.security.jwt import JWTAuth, Token
 
 from api.services import Principal
@@ -69,3 +71,10 @@ class TokenIssuer:
             token_expiration=timedelta(seconds=self.ttl_s if ttl_s is None else ttl_s),
             token_extras={"type": "access", "projects": list(projects)},
         )
+
+
+def project_scope_guard(connection: ASGIConnection[Any, Principal, Any, Any], _: BaseRouteHandler) -> None:
+    """Routes under ``/projects/{project_id}`` serve only the projects the token names."""
+    project_id = connection.path_params.get("project_id")
+    if project_id is not None and not connection.user.may_use(project_id):
+        raise PermissionDeniedException(f"This token may not use project '{project_id}'")

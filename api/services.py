@@ -10,6 +10,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from graphs.registry import AGENTS
 from retrievers.base import DocumentStore
+from retrievers.uploads import UploadSessionStore
 from routeur.settings import Settings
 
 
@@ -31,6 +32,7 @@ class AppServices:
     settings: Settings
     store: DocumentStore
     checkpointer: BaseCheckpointSaver
+    uploads: UploadSessionStore
     graphs: dict[str, CompiledStateGraph] = field(default_factory=dict)
     stateless_graphs: dict[str, CompiledStateGraph] = field(default_factory=dict)
     version: str = field(default_factory=lambda: _version())

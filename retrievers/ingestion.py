@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Iterable
@@ -11,7 +12,7 @@ from pathlib import Path, PurePath
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from retrievers.base import DocumentStore
-from retrievers.loaders import SUPPORTED_EXTENSIONS, load_document
+from retrievers.loaders import SUPPORTED_EXTENSIONS, LoadedDocument, load_document
 from routeur.settings import Settings, get_settings
 
 FILE_NAMESPACE = uuid.UUID("0b7e9d4c-51a3-4c1e-8f62-9d7a3c5e1b24")
@@ -58,6 +59,13 @@ def chunk_text(text: str, *, markdown: bool = False, settings: Settings | None =
     return [c.strip() for c in splitter.split_text(text) if c.strip()]
 
 
+def prepare(filename: str, data: bytes, settings: Settings | None = None) -> tuple[LoadedDocument, list[str]]:
+    """Parse and chunk (CPU-bound: callers run it in a worker thread)."""
+    document = load_document(filename, data)
+    markdown = PurePath(filename).suffix.lower() in (".md", ".markdown")
+    return document, chunk_text(document.text, markdown=markdown, settings=settings)
+
+
 async def ingest_bytes(
     store: DocumentStore,
     *,
@@ -69,9 +77,7 @@ async def ingest_bytes(
     settings: Settings | None = None,
 ) -> IngestResult:
     started = time.perf_counter()
-    document = load_document(filename, data)
-    markdown = PurePath(filename).suffix.lower() in (".md", ".markdown")
-    chunks = chunk_text(document.text, markdown=markdown, settings=settings)
+    document, chunks = await asyncio.to_thread(prepare, filename, data, settings)
     file_id = file_id_for(project_id, filename)
     final_title = title or document.title
     count = await store.upsert_file(project_id=project_id, file_id=file_id, title=final_title, url=url, chunks=chunks)

@@ -10,8 +10,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ClientCredentials(BaseModel):
+    """A client allowed to ask for tokens, and the projects its tokens may use."""
+
+    id: str
+    secret: SecretStr
+    projects: list[str]
 
 
 class Settings(BaseSettings):
@@ -53,14 +61,16 @@ class Settings(BaseSettings):
     title: str = "Routeur IA API"
     jwt_secret: SecretStr | None = None
     jwt_ttl_s: int = 3600
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
-    client_projects: list[str] = ["default"]
+    clients: list[ClientCredentials] = Field(
+        default=[], description='JSON list: [{"id": ..., "secret": ..., "projects": [...]}]'
+    )
     dev_projects: list[str] = Field(default=["default"], description="Projects a development token may use")
     rate_limit_per_minute: int = 10
     trust_forwarded_for: bool = Field(default=False, description="Rate-limit by X-Forwarded-For (behind a proxy)")
     max_message_chars: int = 8000
     max_request_bytes: int = 25 * 1024 * 1024
+    max_upload_bytes: int = 20 * 1024 * 1024
+    page_size_max: int = 200
     cors_origins: list[str] = []
     sessions_path: Path | None = Field(default=None, description="Defaults to <data_dir>/sessions.sqlite")
     postgres_url: SecretStr | None = None
@@ -82,9 +92,14 @@ class Settings(BaseSettings):
         problems = []
         if self.jwt_secret is None or len(self.jwt_secret.get_secret_value()) < 32:
             problems.append("ROUTEUR_JWT_SECRET must be set to at least 32 characters")
-        if not self.client_id or self.client_secret is None or len(self.client_secret.get_secret_value()) < 16:
-            problems.append("ROUTEUR_CLIENT_ID and ROUTEUR_CLIENT_SECRET (16+ characters) must be set")
+        if not self.clients:
+            problems.append("ROUTEUR_CLIENTS must configure at least one client")
+        if any(len(c.secret.get_secret_value()) < 16 for c in self.clients):
+            problems.append("every client secret in ROUTEUR_CLIENTS needs 16+ characters")
         return problems
+
+    def client(self, client_id: str) -> ClientCredentials | None:
+        return next((c for c in self.clients if c.id == client_id), None)
 
     @model_validator(mode="after")
     def _check_sizes(self) -> Settings:

@@ -76,13 +76,16 @@ async def test_development_secret_is_persisted_so_tokens_survive_a_restart(demo_
 def test_production_refuses_to_start_without_real_secrets(settings_factory):
     with pytest.raises(RuntimeError, match="JWT_SECRET"):
         create_app(settings_factory("prod", environment="production"))
-    with pytest.raises(RuntimeError, match="CLIENT_ID"):
+    with pytest.raises(RuntimeError, match="ROUTEUR_CLIENTS"):
         create_app(settings_factory("prod2", environment="production", jwt_secret="s" * 40))
 
 
 async def test_production_token_requires_client_credentials(settings_factory):
     settings = settings_factory(
-        "prod3", environment="production", jwt_secret="s" * 40, client_id="frontend", client_secret="c" * 20, client_projects=["proj-a"]
+        "prod3",
+        environment="production",
+        jwt_secret="s" * 40,
+        clients=[{"id": "frontend", "secret": "c" * 20, "projects": ["proj-a"]}],
     )
     async with AsyncTestClient(create_app(settings)) as prod:
         assert (await prod.post("/auth/token")).status_code == 401

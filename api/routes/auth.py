@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import secrets
 from typing import Any
 
 import msgspec
@@ -39,26 +40,19 @@ class AuthController(Controller):
 
     @post("/token", status_code=200, summary="Issue a bearer token")
     async def token(self, request: Request[Any, Any, Any], services: AppServices, token_issuer: TokenIssuer) -> TokenResponse:
-        """Development: no credentials, a token for the development projects. Production: the
-        configured client id and secret (HTTP Basic, JSON or form fields)."""
+        """With client credentials (HTTP Basic, JSON or form fields): a token scoped to that
+        client's projects. Without, in development only: a token for the development projects."""
         settings = services.settings
-        if settings.environment == "production":
-            client_id, client_secret = await _credentials(request)
-            expected_secret = settings.client_secret.get_secret_value() if settings.client_secret else ""
-            if not (
-                settings.client_id
-                and hmac.compare_digest(client_id.encode(), settings.client_id.encode())
-                and hmac.compare_digest(client_secret.encode(), expected_secret.encode())
-            ):
+        client_id, client_secret = await _credentials(request)
+        if client_id or settings.environment == "production":
+            client = settings.client(client_id)
+            expected = client.secret.get_secret_value() if client else secrets.token_urlsafe(32)
+            if not (client and hmac.compare_digest(client_secret.encode(), expected.encode())):
                 raise NotAuthorizedException("Invalid client credentials")
-            sub, projects = client_id, settings.client_projects
+            sub, projects = client.id, client.projects
         else:
             sub, projects = "user", settings.dev_projects
-        return TokenResponse(
-            access_token=token_issuer.issue(sub, projects),
-            token_type="bearer",
-            expires_in=settings.jwt_ttl_s,
-        )
+        return TokenResponse(access_token=token_issuer.issue(sub, projects), token_type="bearer", expires_in=settings.jwt_ttl_s)
 
     @get("/verify", summary="Check a bearer token")
     async def verify(self, request: Request[Principal, Any, Any]) -> VerifyResponse:
