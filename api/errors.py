@@ -4,15 +4,49 @@ with the right status code and, for 429, a ``Retry-After`` header."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, TooManyRequestsException, ValidationException
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
+from litestar.exceptions import (
+    HTTPException,
+    TooManyRequestsException,
+    ValidationException,
+)
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.status_codes import (
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
 
 from retrievers.base import StoreUnavailableError
 
 logger = logging.getLogger("routeur.api")
+
+
+class ErrorEnvelope(msgspec.Struct):
+    """The body of every error response."""
+
+    status: Literal["error"]
+    message: str
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "Invalid request (bad field, empty or oversized message, unknown model or agent, malformed JSON)",
+    401: "Missing, invalid or expired bearer token",
+    403: "The token may not use this project",
+    404: "Not found",
+    413: "Request or file too large",
+    415: "Unsupported file type",
+    429: "Rate limit exceeded (see Retry-After)",
+    500: "Internal server error",
+    502: "The model provider or an upstream dependency failed",
+    503: "Not configured or not ready (missing provider key, vector store unavailable)",
+}
+ERROR_RESPONSES = {
+    code: ResponseSpec(data_container=ErrorEnvelope, description=description, generate_examples=False)
+    for code, description in _ERROR_DESCRIPTIONS.items()
+}
 
 
 def envelope(message: str, status_code: int, headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from ecologits.tracers.utils import llm_impacts
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.outputs import LLMResult
-
-from ecologits.tracers.utils import llm_impacts
 
 from nodes.catalog import ModelCatalog, ModelSpec
 
@@ -55,6 +54,11 @@ class UsageCollector(BaseCallbackHandler):
     """Usage and call time per model over every chat-model call of one answer (intent,
     evaluation, generation...). Providers report dated names (``gpt-4o-2024-08-06``): they are
     mapped back to catalog names so prices and EcoLogits look-ups work."""
+
+    # Run in the caller's thread: LangChain otherwise hops to an executor on every token, and a
+    # cancellation landing in that await abandons the provider's stream unclosed (langchain-core
+    # does not close the inner generator), so the upstream call runs on after a disconnect.
+    run_inline = True
 
     def __init__(self, catalog: ModelCatalog | None = None):
         self._catalog = catalog

@@ -7,7 +7,11 @@ import re
 from typing import Any, Literal
 
 import msgspec
-from litestar.exceptions import HTTPException, PermissionDeniedException, ValidationException
+from litestar.exceptions import (
+    HTTPException,
+    PermissionDeniedException,
+    ValidationException,
+)
 
 from api.services import AppServices, Principal
 from graphs.registry import AGENTS, DEFAULT_AGENT

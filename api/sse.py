@@ -9,14 +9,25 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
-from litestar.response import ServerSentEventMessage
+from litestar.background_tasks import BackgroundTask
+from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from api.runs import Turn, render_html, run_turn
 from api.services import AppServices
 from graphs import events
+
+
+def sse_response(events_out: AsyncGenerator[ServerSentEventMessage, None]) -> ServerSentEvent:
+    """An SSE response that always closes its generator.
+
+    When a client disconnects while Litestar is sending, it abandons the generator suspended at
+    a ``yield``: nothing closes it until garbage collection, and the graph run (and its upstream
+    model stream) goes on. Litestar still runs the background task after a disconnect, so the
+    generator is closed there, which cancels the run at once."""
+    return ServerSentEvent(events_out, background=BackgroundTask(events_out.aclose))
 
 
 def _json(data: Any) -> str:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from typing_extensions import NotRequired, TypedDict
-
 from pydantic import TypeAdapter
+from typing_extensions import NotRequired, TypedDict
 
 Phase = Literal["intent_analysis", "rewrite", "search", "evaluation", "generation"]
 PhaseStatus = Literal["start", "complete"]

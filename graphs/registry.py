@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer
 

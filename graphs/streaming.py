@@ -39,13 +39,18 @@ async def stream_events(
 
     async def pump() -> None:
         failed = False
+        stream = graph.astream(graph_input, config, context=context, stream_mode="custom")
         try:
-            async for item in graph.astream(graph_input, config, context=context, stream_mode="custom"):
+            async for item in stream:
                 failed = failed or item.get("event") == "error"
                 await queue.put(item)
         except Exception as exc:
             if not failed:
                 await queue.put(events.error("unknown", f"Agent run failed: {type(exc).__name__}: {exc}"[:300]))
+        finally:
+            # A cancellation that lands between two items leaves the generator suspended, and
+            # LangGraph's node tasks (the model call) running on: close it explicitly.
+            await stream.aclose()
         await queue.put(_END)
 
     task = asyncio.create_task(pump())

@@ -8,11 +8,11 @@ never guessed. EcoLogits names let the metrics module look up energy and emissio
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-Provider = Literal["openai", "mistralai", "openai-compatible", "local"]
+Provider = Literal["openai", "mistralai", "openai-compatible", "local", "python"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,10 @@ class ModelSpec:
     ecologits_model: str | None = None
     base_url: str | None = None
     remote_name: str | None = None
+    factory: str | None = None  # provider "python": "package.module:callable(spec, temperature)"
+    options: dict[str, Any] = field(default_factory=dict)  # keyword options for that factory
+    timeout_s: float | None = None  # per model; defaults to settings.model_timeout_s
+    max_retries: int | None = None  # retries happen before the first token only
     api_key_env: str | None = None
     structured_output: Literal["function_calling", "json_schema", "json_mode"] = "function_calling"
 

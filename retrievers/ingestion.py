@@ -1,8 +1,14 @@
-"""Ingestion — load → chunk → embed → upsert — shared by the CLI and the documents API."""
+"""Ingestion — load → chunk → embed → upsert — the one path shared by the CLI and the upload API.
+
+A file's id derives from its project and name only, so ingesting the same name again replaces the
+earlier version instead of adding a duplicate.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import time
 import uuid
 from collections.abc import Iterable
@@ -12,11 +18,34 @@ from pathlib import Path, PurePath
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from retrievers.base import DocumentStore
-from retrievers.loaders import SUPPORTED_EXTENSIONS, LoadedDocument, load_document
+from retrievers.loaders import (
+    MARKDOWN_EXTENSIONS,
+    SUPPORTED_EXTENSIONS,
+    EmptyDocumentError,
+    LoadedDocument,
+    UnsupportedFileTypeError,
+    load_document,
+)
 from routeur.settings import Settings, get_settings
 
+log = logging.getLogger(__name__)
+
 FILE_NAMESPACE = uuid.UUID("0b7e9d4c-51a3-4c1e-8f62-9d7a3c5e1b24")
-MARKDOWN_SEPARATORS = ["\n## ", "\n### ", "\n#### ", "\n\n", "\n", ". ", " ", ""]
+# Regex separators, coarsest first. Lookarounds keep the text itself: a heading starts its chunk,
+# a sentence's final punctuation stays with it.
+_SENTENCE = r"(?<=[.!?;])\s+"
+TEXT_SEPARATORS = [r"\n{2,}", r"\n", _SENTENCE, r" ", r""]
+MARKDOWN_SEPARATORS = [
+    r"\n(?=#{1,6} )",
+    r"\n(?=```)",
+    r"\n(?=(?:\*\*\*+|---+|___+)\n)",
+    r"\n{2,}",
+    r"\n",
+    _SENTENCE,
+    r" ",
+    r"",
+]
+_HEADING_ONLY = re.compile(r"^(?:#{1,6} [^\n]*\n*)+$")
 
 
 @dataclass(frozen=True)
@@ -33,6 +62,8 @@ class IngestResult:
 class IngestReport:
     results: list[IngestResult] = field(default_factory=list)
     seconds: float = 0.0
+    failed: dict[str, str] = field(default_factory=dict)
+    """Files that could not be read (name → reason); the others were ingested."""
 
     @property
     def files(self) -> int:
@@ -44,25 +75,44 @@ class IngestReport:
 
 
 def file_id_for(project_id: str, filename: str) -> str:
-    """Same project and name → same id, so ingesting a file again replaces it."""
+    """Same project and same name → same id, so ingesting a file again replaces it."""
     return str(uuid.uuid5(FILE_NAMESPACE, f"{project_id}\x1f{PurePath(filename).as_posix()}"))
 
 
 def chunk_text(text: str, *, markdown: bool = False, settings: Settings | None = None) -> list[str]:
+    """Chunks of at most ``settings.chunk_size`` characters, cut at the coarsest boundary that
+    fits (Markdown sections, then paragraphs, lines, sentences, words)."""
     settings = settings or get_settings()
     splitter = RecursiveCharacterTextSplitter(
         chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap,
-        separators=MARKDOWN_SEPARATORS if markdown else None,
-        keep_separator="start" if markdown else True,
+        separators=MARKDOWN_SEPARATORS if markdown else TEXT_SEPARATORS,
+        is_separator_regex=True,
+        keep_separator="start",
     )
-    return [c.strip() for c in splitter.split_text(text) if c.strip()]
+    chunks = [c.strip() for c in splitter.split_text(text) if c.strip()]
+    return _attach_lone_headings(chunks) if markdown else chunks
+
+
+def _attach_lone_headings(chunks: list[str]) -> list[str]:
+    """A heading whose section did not fit beside it joins the chunk that follows it."""
+    out: list[str] = []
+    pending = ""
+    for chunk in chunks:
+        if _HEADING_ONLY.match(chunk):
+            pending = f"{pending}{chunk}\n\n"
+            continue
+        out.append(pending + chunk)
+        pending = ""
+    if pending:
+        out.append(pending.strip())
+    return out
 
 
 def prepare(filename: str, data: bytes, settings: Settings | None = None) -> tuple[LoadedDocument, list[str]]:
-    """Parse and chunk (CPU-bound: callers run it in a worker thread)."""
+    """Parse and chunk one file (CPU-bound, a PDF takes a while: callers run it in a worker thread)."""
     document = load_document(filename, data)
-    markdown = PurePath(filename).suffix.lower() in (".md", ".markdown")
+    markdown = PurePath(filename).suffix.lower() in MARKDOWN_EXTENSIONS
     return document, chunk_text(document.text, markdown=markdown, settings=settings)
 
 
@@ -76,6 +126,10 @@ async def ingest_bytes(
     url: str | None = None,
     settings: Settings | None = None,
 ) -> IngestResult:
+    """Load, chunk and store one file under ``file_id_for(project_id, filename)``.
+
+    Raises ``UnsupportedFileTypeError`` or ``EmptyDocumentError`` before touching the store.
+    """
     started = time.perf_counter()
     document, chunks = await asyncio.to_thread(prepare, filename, data, settings)
     file_id = file_id_for(project_id, filename)
@@ -85,15 +139,18 @@ async def ingest_bytes(
 
 
 def expand_paths(paths: Iterable[Path]) -> list[tuple[Path, str]]:
-    """Files to ingest with their stable names (path relative to the folder given)."""
+    """Files to ingest with their stable names: a file's own name, or its path inside the folder
+    given (so ``docs/a/x.md`` and ``docs/b/x.md`` stay two files)."""
     found: list[tuple[Path, str]] = []
     for path in paths:
         if path.is_dir():
             for child in sorted(path.rglob("*")):
                 if child.is_file() and child.suffix.lower() in SUPPORTED_EXTENSIONS:
                     found.append((child, child.relative_to(path).as_posix()))
-        else:
+        elif path.exists():
             found.append((path, path.name))
+        else:
+            raise FileNotFoundError(f"No such file or folder: {path}")
     return found
 
 
@@ -105,17 +162,35 @@ async def ingest_paths(
     title: str | None = None,
     url: str | None = None,
     progress: bool = True,
+    settings: Settings | None = None,
 ) -> IngestReport:
+    """Ingest files and folders (recursively, supported extensions only).
+
+    A file that cannot be read is recorded in ``report.failed`` and the others go on; a store
+    failure stops the run.
+    """
     from tqdm import tqdm
 
     started = time.perf_counter()
     files = expand_paths(paths)
+    names = [name for _, name in files]
+    if duplicates := sorted({n for n in names if names.count(n) > 1}):
+        raise ValueError(f"Several files would be stored under the same name: {', '.join(duplicates)}")
     if (title or url) and len(files) > 1:
-        raise ValueError("--title and --url apply to a single file")
+        raise ValueError("A title or URL applies to a single file")
     report = IngestReport()
-    for path, name in tqdm(files, desc="Ingesting", unit="file", disable=not progress):
-        report.results.append(
-            await ingest_bytes(store, project_id=project_id, filename=name, data=path.read_bytes(), title=title, url=url)
-        )
+    with tqdm(files, desc="Ingesting", unit="file", disable=not progress) as bar:
+        for path, name in bar:
+            bar.set_postfix_str(name, refresh=False)
+            try:
+                data = path.read_bytes()
+                result = await ingest_bytes(
+                    store, project_id=project_id, filename=name, data=data, title=title, url=url, settings=settings
+                )
+            except (UnsupportedFileTypeError, EmptyDocumentError) as exc:
+                report.failed[name] = str(exc)
+                log.warning("Skipped %s: %s", name, exc)
+                continue
+            report.results.append(result)
     report.seconds = time.perf_counter() - started
     return report

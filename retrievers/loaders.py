@@ -1,4 +1,8 @@
-"""Turn an uploaded or local file into plain text and a title, by its extension."""
+"""Turn an uploaded or local file into a title and plain text, chosen by its extension.
+
+Every parser failure becomes ``EmptyDocumentError``: for the caller (CLI or upload API) a corrupt
+file and a file without text are the same outcome, a clear message and nothing ingested.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,25 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePath
 
-SUPPORTED_EXTENSIONS = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx")
+SUPPORTED_EXTENSIONS: tuple[str, ...] = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx")
+MARKDOWN_EXTENSIONS = (".md", ".markdown")
+MAX_TITLE = 200
+
+_ATX_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
+_HTML_BLOCKS = (
+    "address", "article", "aside", "blockquote", "dd", "div", "dl", "dt", "figcaption", "footer",
+    "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre",
+    "section", "table", "tr", "ul",
+)  # fmt: skip
 
 
 class UnsupportedFileTypeError(ValueError):
     def __init__(self, filename: str):
-        super().__init__(
-            f"Unsupported file type for '{filename}'. Supported: {', '.join(SUPPORTED_EXTENSIONS)}"
-        )
+        super().__init__(f"Unsupported file type for '{filename}'. Supported: {', '.join(SUPPORTED_EXTENSIONS)}")
 
 
 class EmptyDocumentError(ValueError):
-    """No text could be extracted: empty, scanned without OCR, or unreadable."""
+    """No text could be extracted: an empty file, a scan without OCR, or a corrupt file."""
 
 
 @dataclass(frozen=True)
@@ -28,81 +39,118 @@ class LoadedDocument:
 
 
 def load_document(filename: str, data: bytes) -> LoadedDocument:
-    suffix = PurePath(filename).suffix.lower()
+    path = PurePath(filename)
+    suffix = path.suffix.lower()
     if suffix not in SUPPORTED_EXTENSIONS:
         raise UnsupportedFileTypeError(filename)
-    stem = PurePath(filename).stem
     try:
-        if suffix in (".md", ".markdown", ".txt"):
-            title, text = _text(data, markdown=suffix != ".txt")
+        if suffix in MARKDOWN_EXTENSIONS:
+            title, text = _markdown(data)
+        elif suffix == ".txt":
+            title, text = _plain(data)
         elif suffix in (".html", ".htm"):
             title, text = _html(data)
         elif suffix == ".pdf":
             title, text = _pdf(data)
         else:
             title, text = _docx(data)
-    except (UnicodeDecodeError, ValueError, KeyError, OSError, Exception) as exc:
-        if isinstance(exc, EmptyDocumentError):
-            raise
-        raise EmptyDocumentError(f"Cannot read '{filename}': {type(exc).__name__}: {exc}"[:300]) from exc
+    except EmptyDocumentError:
+        raise
+    except Exception as exc:
+        raise EmptyDocumentError(f"Cannot read '{filename}' ({type(exc).__name__}: {exc})"[:300]) from exc
     text = text.strip()
     if not text:
         raise EmptyDocumentError(f"No text could be extracted from '{filename}'")
-    return LoadedDocument(title=(title or stem).strip()[:300], text=text)
+    title = " ".join(title.split())[:MAX_TITLE] or path.stem
+    return LoadedDocument(title=title, text=text)
 
 
 def _decode(data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252")
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        text = data.decode("latin-1")
+    if "\x00" in text:
+        raise EmptyDocumentError("The file looks binary, not text")
+    return text
 
 
-def _text(data: bytes, *, markdown: bool) -> tuple[str, str]:
+def _markdown(data: bytes) -> tuple[str, str]:
+    """Title: the first heading (``#`` to ``######``)."""
     text = _decode(data)
-    if markdown:
-        match = re.search(r"^#\s+(.+)$", text, re.MULTILINE)
-        return (match.group(1) if match else ""), text
-    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    return (first if len(first) <= 120 else ""), text
+    match = _ATX_HEADING.search(text)
+    return (match.group(1) if match else ""), text
+
+
+def _plain(data: bytes) -> tuple[str, str]:
+    """Title: a short first line set apart by a blank line, as plain-text documents do."""
+    text = _decode(data)
+    lines = text.strip().splitlines()
+    if len(lines) >= 2 and not lines[1].strip():
+        first = lines[0].strip()
+        if len(first) <= 80 and not first.endswith((".", ",", ";", ":", "!", "?")):
+            return first, text
+    return "", text
 
 
 def _html(data: bytes) -> tuple[str, str]:
-    from bs4 import BeautifulSoup
+    """Visible text with block elements on their own lines; scripts and styles dropped."""
+    from bs4 import BeautifulSoup, NavigableString
 
     soup = BeautifulSoup(data, "html.parser")
-    for tag in soup(["script", "style", "noscript", "template"]):
+    title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    for tag in soup(["head", "title", "script", "style", "noscript", "template"]):
         tag.decompose()
-    title = soup.title.get_text(strip=True) if soup.title else ""
     if not title and (h1 := soup.find("h1")):
-        title = h1.get_text(strip=True)
-    body = soup.body or soup
-    text = body.get_text("\n", strip=True)
+        title = h1.get_text(" ", strip=True)
+    for node in soup.find_all(string=True):
+        if type(node) is NavigableString and node.find_parent("pre") is None:
+            node.replace_with(re.sub(r"\s+", " ", node))
+    for br in soup.find_all("br"):
+        br.replace_with("\n")
+    for cell in soup.find_all(["td", "th"]):
+        cell.insert_after(" ")
+    for block in soup.find_all(_HTML_BLOCKS):
+        block.insert_before("\n\n")
+        block.insert_after("\n\n")
+    lines = (line.strip() for line in soup.get_text().splitlines())
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
     return title, text
 
 
 def _pdf(data: bytes) -> tuple[str, str]:
+    """Title: the document's metadata, when set."""
     from pypdf import PdfReader
 
     reader = PdfReader(io.BytesIO(data))
-    title = (reader.metadata.title if reader.metadata and reader.metadata.title else "") or ""
-    text = "\n\n".join((page.extract_text() or "") for page in reader.pages)
-    return title, text
+    if reader.is_encrypted:
+        reader.decrypt("")
+    title = reader.metadata.title if reader.metadata and reader.metadata.title else ""
+    text = "\n\n".join(page.extract_text() or "" for page in reader.pages)
+    return str(title), text
 
 
 def _docx(data: bytes) -> tuple[str, str]:
+    """Paragraphs and tables in reading order; title from the properties or the first heading."""
     import docx
+    from docx.table import Table
 
     document = docx.Document(io.BytesIO(data))
     title = document.core_properties.title or ""
-    paragraphs = []
-    for paragraph in document.paragraphs:
-        if not paragraph.text.strip():
+    blocks: list[str] = []
+    for item in document.iter_inner_content():
+        if isinstance(item, Table):
+            blocks.extend(" | ".join(cell.text.strip() for cell in row.cells) for row in item.rows)
             continue
-        if not title and paragraph.style is not None and paragraph.style.name in ("Title", "Heading 1"):
-            title = paragraph.text
-        paragraphs.append(paragraph.text)
-    for table in document.tables:
-        for row in table.rows:
-            paragraphs.append(" | ".join(cell.text for cell in row.cells))
-    return title, "\n\n".join(paragraphs)
+        text = item.text.strip()
+        if not text:
+            continue
+        style = item.style.name if item.style is not None else ""
+        if not title and style in ("Title", "Heading 1"):
+            title = text
+        blocks.append(text)
+    return title, "\n\n".join(blocks)

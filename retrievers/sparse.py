@@ -1,10 +1,14 @@
 """BM25-style sparse vectors with French and English stemming.
 
-The embedded dense model is English-trained; French documents are found reliably by exact
-(stemmed) terms. Each word is indexed under both its French and English Snowball stems, so a
-query matches whichever language the document is in. Term ids are ``zlib.crc32`` of the stem:
-stable across processes and machines (``hash()`` is salted per process). Document weights are
-BM25's saturated term frequency; the IDF part is computed by Qdrant (``Modifier.IDF``).
+The local dense model is English-trained, so French documents are found reliably by their exact
+(stemmed) words. Text is lowercased and accent-folded *before* stemming, so "sécurité" and a
+hastily typed "securite" give the same stem. Each word is indexed under both its French and its
+English Snowball stem when they differ: a query in one language still matches a document in the
+other. Term ids are ``zlib.crc32`` of the stem, stable across processes and machines (``hash()``
+is salted per process and would silently break a persisted index).
+
+Only the term-frequency half of BM25 is computed here; Qdrant computes the IDF half over the
+whole collection (``Modifier.IDF``), so weights stay right as documents come and go.
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ from py_rust_stemmers import SnowballStemmer
 
 K1 = 1.2
 B = 0.75
-# Qdrant applies IDF only; the length normalisation needs an average document length. Chunks are
-# cut to roughly the same size (settings.chunk_size ≈ 900 characters ≈ 90 content terms with both
-# stems), so a constant stands in for the corpus average.
+# BM25 normalises a document's length by the corpus average, which Qdrant does not provide.
+# Chunks are cut to about the same size, so a constant stands in for it: an 800–900 character
+# chunk (settings.chunk_size = 900) measured 75–85 stems on the demo corpus, plus the title that
+# is indexed with every chunk.
 AVERAGE_DOC_TERMS = 90.0
 
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_WORD = re.compile(r"[^\W_]+")
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,7 @@ class SparseVector:
     values: list[float]
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
     """Lowercase and strip accents, so "Réseau" and "reseau" are one term."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
@@ -46,7 +51,7 @@ def _stopwords() -> frozenset[str]:
     folder = files("retrievers") / "stopwords"
     words: set[str] = set()
     for name in ("fr.txt", "en.txt"):
-        words.update(_fold(w) for w in (folder / name).read_text(encoding="utf-8").split())
+        words.update(fold(w) for w in (folder / name).read_text(encoding="utf-8").split())
     return frozenset(words)
 
 
@@ -56,19 +61,19 @@ def _stemmers() -> tuple[SnowballStemmer, SnowballStemmer]:
 
 
 def is_stopword(word: str) -> bool:
-    return _fold(word) in _stopwords()
+    return fold(word) in _stopwords()
 
 
 def tokens(text: str) -> list[str]:
-    """Folded words without stopwords or one-letter tokens."""
+    """Folded words, in order, without stopwords or one-character tokens."""
     stop = _stopwords()
-    return [w for w in _WORD.findall(_fold(text)) if len(w) > 1 and w not in stop]
+    return [w for w in _WORD.findall(fold(text)) if len(w) > 1 and w not in stop]
 
 
 def stems(text: str) -> list[str]:
-    """Every token's French and English stems (one entry when they agree)."""
-    french, english = _stemmers()
+    """Each token's French stem, followed by its English stem when that one differs."""
     words = tokens(text)
+    french, english = _stemmers()
     out: list[str] = []
     for fr, en in zip(french.stem_words(words), english.stem_words(words), strict=True):
         out.append(fr)
@@ -78,7 +83,7 @@ def stems(text: str) -> list[str]:
 
 
 def terms(text: str) -> set[str]:
-    """The set of stems of ``text``: what lexical relevance compares."""
+    """The distinct stems of ``text``: what lexical overlap between two texts compares."""
     return set(stems(text))
 
 
@@ -86,14 +91,27 @@ def term_id(stem: str) -> int:
     return zlib.crc32(stem.encode("utf-8"))
 
 
-def encode_document(text: str) -> SparseVector:
-    counts = Counter(term_id(s) for s in stems(text))
-    length = sum(counts.values())
-    norm = K1 * (1 - B + B * length / AVERAGE_DOC_TERMS)
-    indices = sorted(counts)
-    return SparseVector(indices, [counts[i] * (K1 + 1) / (counts[i] + norm) for i in indices])
+class SparseEncoder:
+    """Documents get BM25's saturated term frequency; queries get 1.0 per distinct term.
 
+    With Qdrant's IDF modifier the dot product of the two is the BM25 score of the document.
+    """
 
-def encode_query(text: str) -> SparseVector:
-    indices = sorted({term_id(s) for s in stems(text)})
-    return SparseVector(indices, [1.0] * len(indices))
+    def __init__(self, *, k1: float = K1, b: float = B, average_doc_terms: float = AVERAGE_DOC_TERMS):
+        self.k1 = k1
+        self.b = b
+        self.average_doc_terms = average_doc_terms
+
+    def encode_document(self, text: str) -> SparseVector:
+        counts = Counter(term_id(s) for s in stems(text))
+        length = sum(counts.values())
+        norm = self.k1 * (1 - self.b + self.b * length / self.average_doc_terms)
+        indices = sorted(counts)
+        return SparseVector(indices, [counts[i] * (self.k1 + 1) / (counts[i] + norm) for i in indices])
+
+    def encode_query(self, text: str) -> SparseVector:
+        indices = sorted({term_id(s) for s in stems(text)})
+        return SparseVector(indices, [1.0] * len(indices))
+
+    def terms(self, text: str) -> set[str]:
+        return terms(text)

@@ -71,8 +71,10 @@ async def _ingest(args: argparse.Namespace) -> int:
         store.close()
     for result in report.results:
         print(f"  {result.file_id}  {result.chunks:4d} chunks  {result.title}")
+    for name, reason in report.failed.items():
+        print(f"  skipped {name}: {reason}", file=sys.stderr)
     print(f"Ingested {report.files} files, {report.chunks} chunks in {report.seconds:.1f} s into project '{args.project}'")
-    return 0
+    return 1 if report.failed else 0
 
 
 async def _ask(args: argparse.Namespace) -> int:

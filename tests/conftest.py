@@ -1,15 +1,29 @@
-"""Shared fixtures: real stores on temporary paths, the local embedding model loaded once."""
+"""Shared fixtures: real stores on temporary paths, the local embedding model loaded once.
+
+Retrieval is never faked: the stores are embedded Qdrant on disk with the real MiniLM model, so
+tests see the filters, scores and locking that production sees.
+"""
 
 from __future__ import annotations
 
 import os
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("LANGSMITH_TRACING", "false")
 
 import pytest
 
 from routeur.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def embeddings():
+    """The local MiniLM model, loaded once per session (it is a process-wide singleton)."""
+    from retrievers.embeddings import LocalEmbeddings
+
+    model = LocalEmbeddings()
+    model.embed_query("warm-up")
+    return model
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +37,7 @@ def settings_factory(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def store_factory(settings_factory):
+def store_factory(settings_factory, embeddings):
     """Embedded Qdrant stores on their own paths, closed at the end of the session."""
     from retrievers import build_store
 
@@ -37,3 +51,13 @@ def store_factory(settings_factory):
     yield make
     for store in stores:
         store.close()
+
+
+@pytest.fixture
+def store(settings_factory, embeddings):
+    """A fresh embedded store on its own path, closed after the test."""
+    from retrievers.qdrant import QdrantDocumentStore
+
+    store = QdrantDocumentStore(settings_factory("store"), embeddings)
+    yield store
+    store.close()

@@ -4,7 +4,10 @@ The model name picks the behaviour of generation calls (structured-output calls,
 ``tools``, always get a valid tool call):
 - ``stub-ok``: streams a short cited answer;
 - ``stub-fail``: streams 3 words, then breaks the stream with an error;
-- ``stub-slow``: streams 400 words at 50 ms each (for disconnect tests).
+- ``stub-slow``: streams 400 words at 50 ms each (for disconnect tests);
+- ``stub-error``: answers HTTP 500 before any token;
+- ``stub-hang``: never answers (the client's timeout must fire);
+- ``stub-stall``: streams 2 words, then stalls forever.
 ``GET /stats`` reports what was sent and whether the client went away.
 """
 
@@ -19,7 +22,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import uvicorn
-from litestar import Litestar, get, post
+from litestar import Litestar, Response, get, post
 from litestar.response import Stream
 
 STATS: dict[str, int] = {"requests": 0, "chunks_sent": 0, "streams_cancelled": 0, "streams_finished": 0}
@@ -69,9 +72,11 @@ def _tool_reply(model: str, request: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _stream(model: str) -> AsyncIterator[bytes]:
-    words = {"stub-ok": "Le service écoute sur le port 7860 [1].".split(), "stub-fail": ["un", "deux", "trois"]}.get(
-        model, ["mot"] * 400
-    )
+    words = {
+        "stub-ok": "Le service écoute sur le port 7860 [1].".split(),
+        "stub-fail": ["un", "deux", "trois"],
+        "stub-stall": ["un", "deux"],
+    }.get(model, ["mot"] * 400)
     delay = 0.05 if model == "stub-slow" else 0.0
     try:
         for index, word in enumerate(words):
@@ -79,6 +84,8 @@ async def _stream(model: str) -> AsyncIterator[bytes]:
                 await asyncio.sleep(delay)
             STATS["chunks_sent"] += 1
             yield _chunk(model, word if index == 0 else " " + word)
+        if model == "stub-stall":
+            await asyncio.sleep(3600)
         if model == "stub-fail":
             raise RuntimeError("stub provider crashed mid-stream")
         yield _chunk(model, finish="stop")
@@ -96,6 +103,10 @@ async def completions(data: dict[str, Any]) -> Any:
     model = data["model"]
     if data.get("tools"):
         return _tool_reply(model, data)
+    if model == "stub-error":
+        return Response({"error": {"message": "stub internal error", "type": "server_error"}}, status_code=500)
+    if model == "stub-hang":
+        await asyncio.sleep(3600)
     return Stream(_stream(model), media_type="text/event-stream")
 
 
@@ -119,10 +130,17 @@ class StubServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def models_file_entries(self) -> list[dict[str, Any]]:
+    def models_file_entries(self, timeout_s: float = 2.0, max_retries: int = 1) -> list[dict[str, Any]]:
         return [
-            {"name": name, "base_url": self.base_url, "input_eur_per_mtok": 1.0, "output_eur_per_mtok": 2.0}
-            for name in ("stub-ok", "stub-fail", "stub-slow")
+            {
+                "name": name,
+                "base_url": self.base_url,
+                "input_eur_per_mtok": 1.0,
+                "output_eur_per_mtok": 2.0,
+                "timeout_s": timeout_s,
+                "max_retries": max_retries,
+            }
+            for name in ("stub-ok", "stub-fail", "stub-slow", "stub-error", "stub-hang", "stub-stall")
         ]
 
     def __enter__(self) -> StubServer:

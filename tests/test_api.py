@@ -11,8 +11,8 @@ from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from graphs import events
-from tests.api_support import ingest_demo, sse_events
 from nodes.intent import IntentWithStandalone
+from tests.api_support import ingest_demo, sse_events
 from tests.fakes import Fail, install_fake_model, remove_fake_model
 
 PORT_QUESTION = "Sur quel port le serveur écoute-t-il par défaut ?"

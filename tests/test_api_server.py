@@ -11,7 +11,7 @@ import pytest
 from httpx_sse import connect_sse
 
 from tests.api_support import ServerProcess, ingest_demo
-from tests.openai_stub import STATS, StubServer
+from tests.openai_stub import StubServer
 
 PORT_QUESTION = "Sur quel port le serveur écoute-t-il par défaut ?"
 

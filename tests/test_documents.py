@@ -10,7 +10,8 @@ from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from retrievers.ingestion import file_id_for
-from tests.test_retrievers import _docx, _pdf
+from tests.documents import make_docx as _docx
+from tests.documents import make_pdf as _pdf
 
 CLIENTS = [
     {"id": "team-alpha", "secret": "alpha-secret-0123456789", "projects": ["alpha"]},

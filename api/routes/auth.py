@@ -13,6 +13,7 @@ from litestar import Controller, Request, get, post
 from litestar.exceptions import NotAuthorizedException
 
 from api.auth import TokenIssuer
+from api.errors import ERROR_RESPONSES
 from api.services import AppServices, Principal
 
 
@@ -38,7 +39,7 @@ class AuthController(Controller):
     path = "/auth"
     tags = ["auth"]
 
-    @post("/token", status_code=200, summary="Issue a bearer token")
+    @post("/token", responses=ERROR_RESPONSES, status_code=200, summary="Issue a bearer token")
     async def token(self, request: Request[Any, Any, Any], services: AppServices, token_issuer: TokenIssuer) -> TokenResponse:
         """With client credentials (HTTP Basic, JSON or form fields): a token scoped to that
         client's projects. Without, in development only: a token for the development projects."""
@@ -54,7 +55,7 @@ class AuthController(Controller):
             sub, projects = "user", settings.dev_projects
         return TokenResponse(access_token=token_issuer.issue(sub, projects), token_type="bearer", expires_in=settings.jwt_ttl_s)
 
-    @get("/verify", summary="Check a bearer token")
+    @get("/verify", responses=ERROR_RESPONSES, summary="Check a bearer token")
     async def verify(self, request: Request[Principal, Any, Any]) -> VerifyResponse:
         user = request.user
         return VerifyResponse(valid=True, user=TokenUser(sub=user.sub, type=user.type, exp=user.exp, projects=list(user.projects)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from litestar import Controller, get
 
+from api.errors import ERROR_RESPONSES
 from graphs.registry import AGENTS
 from nodes.models import get_catalog
 
@@ -37,7 +38,7 @@ class AgentList(msgspec.Struct):
 class CatalogController(Controller):
     tags = ["catalog"]
 
-    @get("/models", summary="Chat models")
+    @get("/models", responses=ERROR_RESPONSES, summary="Chat models")
     async def models(self) -> ModelList:
         models = [
             ModelInfo(
@@ -51,7 +52,7 @@ class CatalogController(Controller):
         ]
         return ModelList(models=models, total=len(models))
 
-    @get("/agents", summary="Agents")
+    @get("/agents", responses=ERROR_RESPONSES, summary="Agents")
     async def agents(self) -> AgentList:
         agents = [AgentInfo(type=a.type, name=a.name, description=a.description, available=True) for a in AGENTS.values()]
         return AgentList(agents=agents, total=len(agents))

@@ -15,6 +15,7 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import ServerSentEvent
 
+from api.errors import ERROR_RESPONSES
 from api.runs import Turn, make_context, run_turn, thread_id
 from api.schemas import (
     ChatRequest,
@@ -26,7 +27,7 @@ from api.schemas import (
     resolve_project,
 )
 from api.services import AppServices, Principal
-from api.sse import chat_stream
+from api.sse import chat_stream, sse_response
 
 _LIST_FIELDS = ("sources",)
 
@@ -69,7 +70,7 @@ class ChatController(Controller):
     tags = ["chat"]
     dependencies = {"turn_request": Provide(read_chat_request)}
 
-    @post("/", status_code=200, summary="Answer a message in a session")
+    @post("/", responses=ERROR_RESPONSES, status_code=200, summary="Answer a message in a session")
     async def chat(
         self, turn_request: ChatRequest, services: AppServices, request: Request[Principal, Any, Any]
     ) -> ChatResponse | ClearedResponse:
@@ -93,13 +94,13 @@ class ChatController(Controller):
             metadata={"model": turn.model, "agent": turn.agent, **(metrics or {})},
         )
 
-    @post("/stream", status_code=200, summary="Answer a message in a session, as Server-Sent Events")
+    @post("/stream", responses=ERROR_RESPONSES, status_code=200, summary="Answer a message in a session, as Server-Sent Events")
     async def stream_post(
         self, turn_request: ChatRequest, services: AppServices, request: Request[Principal, Any, Any]
     ) -> ServerSentEvent:
         return await self._stream(turn_request, services, request.user)
 
-    @get("/stream", summary="Answer a message in a session, as Server-Sent Events (query parameters)")
+    @get("/stream", responses=ERROR_RESPONSES, summary="Answer a message in a session, as Server-Sent Events (query parameters)")
     async def stream_get(
         self, turn_request: ChatRequest, services: AppServices, request: Request[Principal, Any, Any]
     ) -> ServerSentEvent:
@@ -108,7 +109,7 @@ class ChatController(Controller):
     async def _stream(self, turn_request: ChatRequest, services: AppServices, principal: Principal) -> ServerSentEvent:
         session_id, _ = await self._session(turn_request, services, principal)
         turn = self._turn(turn_request, services, principal, session_id)
-        return ServerSentEvent(chat_stream(services, turn, session_id))
+        return sse_response(chat_stream(services, turn, session_id))
 
     async def _session(self, turn_request: ChatRequest, services: AppServices, principal: Principal) -> tuple[str, bool]:
         """The turn's session id (issued when absent) and whether it was cleared first."""

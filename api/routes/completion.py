@@ -7,12 +7,19 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from litestar import Controller, Request, post
 from litestar.exceptions import HTTPException
-from litestar.response import Response, ServerSentEvent
+from litestar.response import Response
 
+from api.errors import ERROR_RESPONSES
 from api.runs import Turn, make_context, run_turn
-from api.schemas import CompletionRequest, CompletionResponse, Usage, check_turn, resolve_project
+from api.schemas import (
+    CompletionRequest,
+    CompletionResponse,
+    Usage,
+    check_turn,
+    resolve_project,
+)
 from api.services import AppServices, Principal
-from api.sse import completion_stream
+from api.sse import completion_stream, sse_response
 
 _ROLES: dict[str, type[BaseMessage]] = {"user": HumanMessage, "assistant": AIMessage, "system": SystemMessage}
 
@@ -21,7 +28,7 @@ class CompletionController(Controller):
     path = "/completion"
     tags = ["completion"]
 
-    @post("/", status_code=200, summary="Answer one message (JSON, or SSE with stream: true)")
+    @post("/", responses=ERROR_RESPONSES, status_code=200, summary="Answer one message (JSON, or SSE with stream: true)")
     async def complete(
         self, data: CompletionRequest, services: AppServices, request: Request[Principal, Any, Any]
     ) -> Response[CompletionResponse]:
@@ -50,7 +57,7 @@ class CompletionController(Controller):
             ),
         )
         if data.stream:
-            return ServerSentEvent(completion_stream(services, turn))  # type: ignore[return-value]
+            return sse_response(completion_stream(services, turn))  # type: ignore[return-value]
 
         answer, sources, metrics, error = "", [], {}, None
         async for event, figures in run_turn(services, turn):

@@ -17,6 +17,7 @@ from litestar.exceptions import HTTPException, NotFoundException, ValidationExce
 from litestar.params import Body, Parameter
 
 from api.auth import project_scope_guard
+from api.errors import ERROR_RESPONSES
 from api.services import AppServices
 from retrievers.base import FileInfo
 from retrievers.ingestion import ingest_bytes
@@ -116,7 +117,7 @@ class DocumentsController(Controller):
     tags = ["documents"]
     guards = [project_scope_guard]
 
-    @post("/", summary="Upload documents (multipart 'files', optional 'title' and 'url')")
+    @post("/", responses=ERROR_RESPONSES, summary="Upload documents (multipart 'files', optional 'title' and 'url')")
     async def upload(
         self,
         project_id: str,
@@ -127,7 +128,7 @@ class DocumentsController(Controller):
         results = [await ingest_upload(services, project_id, u, data.title, data.url) for u in uploads]
         return batch_response(project_id, results)
 
-    @get("/", summary="List the project's documents")
+    @get("/", responses=ERROR_RESPONSES, summary="List the project's documents")
     async def list_documents(
         self,
         project_id: str,
@@ -141,14 +142,14 @@ class DocumentsController(Controller):
             items=[document_info(f) for f in files[start : start + page_size]], total=len(files), page=page, page_size=page_size
         )
 
-    @get("/{file_id:str}", summary="One document")
+    @get("/{file_id:str}", responses=ERROR_RESPONSES, summary="One document")
     async def get_document(self, project_id: str, file_id: str, services: AppServices) -> DocumentInfo:
         info = await services.store.get_file(project_id=project_id, file_id=file_id)
         if info is None:
             raise NotFoundException(f"No document '{file_id}' in project '{project_id}'")
         return document_info(info)
 
-    @delete("/{file_id:str}", status_code=200, summary="Delete a document and all its chunks")
+    @delete("/{file_id:str}", responses=ERROR_RESPONSES, status_code=200, summary="Delete a document and all its chunks")
     async def delete_document(self, project_id: str, file_id: str, services: AppServices) -> Deleted:
         removed = await services.store.delete_file(project_id=project_id, file_id=file_id)
         if removed == 0:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from datetime import UTC, datetime
 
 import msgspec
 from litestar import Controller, Response, get
 
+from api.errors import ERROR_RESPONSES
 from api.services import AppServices
 from nodes.models import ModelUnavailableError, ensure_available
 from retrievers.base import StoreUnavailableError
@@ -30,11 +33,25 @@ class ReadinessResponse(msgspec.Struct):
     checks: dict[str, Check]
 
 
+class RuntimeStats(msgspec.Struct):
+    tasks: int
+    rss_bytes: int | None
+
+
+def _rss_bytes() -> int | None:
+    """Current resident memory (Linux ``/proc``); None where that is not available."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class HealthController(Controller):
     path = "/health"
     tags = ["health"]
 
-    @get("/", summary="Liveness")
+    @get("/", responses=ERROR_RESPONSES, summary="Liveness")
     async def health(self, services: AppServices) -> HealthResponse:
         settings = services.settings
         return HealthResponse(
@@ -45,7 +62,11 @@ class HealthController(Controller):
             timestamp=datetime.now(UTC).isoformat(),
         )
 
-    @get("/ready", summary="Readiness: vector store and default model provider")
+    @get("/stats", responses=ERROR_RESPONSES, summary="Runtime figures: live asyncio tasks and resident memory", sync_to_thread=False)
+    def stats(self) -> RuntimeStats:
+        return RuntimeStats(tasks=len(asyncio.all_tasks()), rss_bytes=_rss_bytes())
+
+    @get("/ready", responses=ERROR_RESPONSES, summary="Readiness: vector store and default model provider")
     async def ready(self, services: AppServices) -> Response[ReadinessResponse]:
         checks: dict[str, Check] = {}
         try:

@@ -10,6 +10,7 @@ from litestar import Controller, post
 from litestar.exceptions import ValidationException
 
 from api.auth import project_scope_guard
+from api.errors import ERROR_RESPONSES
 from api.schemas import MAX_SOURCES
 from api.services import AppServices
 
@@ -42,7 +43,7 @@ class SearchController(Controller):
     tags = ["documents"]
     guards = [project_scope_guard]
 
-    @post("/", status_code=200, summary="Search the project's chunks (dense, sparse or hybrid)")
+    @post("/", responses=ERROR_RESPONSES, status_code=200, summary="Search the project's chunks (dense, sparse or hybrid)")
     async def search(self, project_id: str, data: SearchRequest, services: AppServices) -> SearchResponse:
         query = data.query.strip()
         if not query:

@@ -13,7 +13,13 @@ from litestar.exceptions import NotFoundException
 from litestar.params import Body
 
 from api.auth import project_scope_guard
-from api.routes.documents import UploadForm, UploadResponse, batch_response, ingest_upload
+from api.errors import ERROR_RESPONSES
+from api.routes.documents import (
+    UploadForm,
+    UploadResponse,
+    batch_response,
+    ingest_upload,
+)
 from api.services import AppServices
 from retrievers.uploads import UploadSession, uploaded
 
@@ -58,11 +64,11 @@ class UploadSessionsController(Controller):
     tags = ["documents"]
     guards = [project_scope_guard]
 
-    @post("/", status_code=201, summary="Open an upload session")
+    @post("/", responses=ERROR_RESPONSES, status_code=201, summary="Open an upload session")
     async def open_session(self, project_id: str, services: AppServices) -> SessionDetails:
         return details(await services.uploads.create(project_id))
 
-    @post("/{session_id:str}", summary="Add files to an upload session")
+    @post("/{session_id:str}", responses=ERROR_RESPONSES, summary="Add files to an upload session")
     async def add_files(
         self,
         project_id: str,
@@ -82,11 +88,11 @@ class UploadSessionsController(Controller):
             results.append(result)
         return batch_response(project_id, results)
 
-    @get("/{session_id:str}", summary="An upload session's files and their status")
+    @get("/{session_id:str}", responses=ERROR_RESPONSES, summary="An upload session's files and their status")
     async def get_session(self, project_id: str, session_id: str, services: AppServices) -> SessionDetails:
         return details(await self._session(services, project_id, session_id))
 
-    @delete("/{session_id:str}", status_code=200, summary="Delete an upload session and its documents")
+    @delete("/{session_id:str}", responses=ERROR_RESPONSES, status_code=200, summary="Delete an upload session and its documents")
     async def delete_session(self, project_id: str, session_id: str, services: AppServices) -> SessionDeleted:
         session = await self._session(services, project_id, session_id)
         file_ids = {f.file_id for f in session.files if f.status == "ingested" and f.file_id}
