@@ -11,6 +11,7 @@ from langgraph.graph.state import CompiledStateGraph
 from markdown_it import MarkdownIt
 
 from api.metrics import AnswerMetrics
+from api.schemas import ChatRequest, CompletionRequest
 from api.services import AppServices, Principal
 from graphs.context import AgentContext
 from graphs.events import Event
@@ -36,21 +37,15 @@ def thread_id(principal: Principal, session_id: str) -> str:
 
 
 def make_context(
-    services: AppServices,
-    *,
-    model: str,
-    temperature: float | None,
-    project_id: str,
-    sources: list[str] | None,
-    top_k: int | None,
+    services: AppServices, request: CompletionRequest | ChatRequest, *, model: str, project_id: str
 ) -> AgentContext:
     settings = services.settings
     return AgentContext(
         model=model,
-        temperature=0.2 if temperature is None else temperature,
+        temperature=0.2 if request.temperature is None else request.temperature,
         project_id=project_id,
-        sources=list(sources or []),
-        top_k=top_k or settings.top_k,
+        sources=list(request.sources or []),
+        top_k=request.top_k or settings.top_k,
         max_search_rounds=settings.max_search_rounds,
     )
 

@@ -90,37 +90,29 @@ class ClearedResponse(msgspec.Struct):
     cleared: bool
 
 
-def check_turn(
-    services: AppServices,
-    *,
-    message: str | None,
-    model: str | None,
-    agent: str,
-    temperature: float | None,
-    top_k: int | None,
-    sources: list[str] | None,
-) -> tuple[str, str, str]:
+def check_turn(services: AppServices, request: CompletionRequest | ChatRequest) -> tuple[str, str, str]:
     """Reject what must never reach a graph; returns (message, model, agent) normalised."""
     settings = services.settings
-    text = (message or "").strip()
+    text = (request.message or "").strip()
     if not text:
         raise ValidationException("Message is required")
     if len(text) > settings.max_message_chars:
         raise ValidationException(f"Message is too long: {len(text)} characters, the limit is {settings.max_message_chars}")
-    model_name = model or settings.default_model
+    model_name = request.model or settings.default_model
     if model_name not in get_catalog():
         raise ValidationException(f"Unknown model '{model_name}'. Valid models: {', '.join(get_catalog().names())}")
     try:
         ensure_available(model_name, settings)
     except ModelUnavailableError as exc:
         raise HTTPException(status_code=503, detail=str(exc)) from None
-    agent_name = agent or DEFAULT_AGENT
+    agent_name = request.agent or DEFAULT_AGENT
     if agent_name not in AGENTS:
         raise ValidationException(f"Unknown agent '{agent_name}'. Valid agents: {', '.join(AGENTS)}")
-    if temperature is not None and not 0.0 <= temperature <= 2.0:
+    if request.temperature is not None and not 0.0 <= request.temperature <= 2.0:
         raise ValidationException("temperature must be between 0 and 2")
-    if top_k is not None and not 1 <= top_k <= 50:
+    if request.top_k is not None and not 1 <= request.top_k <= 50:
         raise ValidationException("top_k must be between 1 and 50")
+    sources = request.sources
     if sources is not None and (len(sources) > MAX_SOURCES or not all(isinstance(s, str) and s for s in sources)):
         raise ValidationException(f"sources must be a list of at most {MAX_SOURCES} non-empty file ids")
     return text, model_name, agent_name

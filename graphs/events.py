@@ -7,10 +7,10 @@ maps one-to-one onto a named Server-Sent Event and survives JSON round trips (``
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired
 
 from pydantic import TypeAdapter
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 Phase = Literal["intent_analysis", "rewrite", "search", "evaluation", "generation"]
 PhaseStatus = Literal["start", "complete"]

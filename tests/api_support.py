@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -52,32 +52,35 @@ def sse_events(body: str) -> list[tuple[str | None, Any]]:
     return out
 
 
-class ServerProcess:
-    """``routeur serve`` in its own process, on a free port, with the given environment."""
+class _Process:
+    """A server in its own process, on a free port, started and awaited until ``ready_path`` answers."""
+
+    name = "server"
+    ready_path = "/health"
 
     def __init__(self, data_dir: Path, **env: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "ROUTEUR_DATA_DIR": str(data_dir), "LANGSMITH_TRACING": "false", **env}
-        self.log_path = data_dir / f"server-{self.port}.log"
+        self.log_path = data_dir / f"{self.name}-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> ServerProcess:
-        routeur = str(Path(sys.executable).parent / "routeur")
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self) -> Self:
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [routeur, "serve", "--port", str(self.port)], env=self.env, stdout=self.log, stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + 90
+        self.process = subprocess.Popen(self.command(), cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError("server exited:\n" + self.log_path.read_text()[-3000:])
+                raise RuntimeError(f"{self.name} exited:\n" + self.log_path.read_text()[-3000:])
             try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}{self.ready_path}", timeout=1).status_code == 200:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.3)
-        raise RuntimeError("server did not start:\n" + self.log_path.read_text()[-3000:])
+        raise RuntimeError(f"{self.name} did not start:\n" + self.log_path.read_text()[-3000:])
 
     def stop(self) -> None:
         if self.process is not None:
@@ -89,6 +92,32 @@ class ServerProcess:
             self.log.close()
             self.process = None
 
+
+class ServerProcess(_Process):
+    """``routeur serve``."""
+
+    def command(self) -> list[str]:
+        return [str(Path(sys.executable).parent / "routeur"), "serve", "--port", str(self.port)]
+
     def token(self) -> dict[str, str]:
         token = httpx.post(f"{self.url}/auth/token", timeout=10).json()["access_token"]
         return {"Authorization": f"Bearer {token}"}
+
+
+class LanggraphDevProcess(_Process):
+    """``langgraph dev`` (LangGraph's own server), offline, serving langgraph.json."""
+
+    name = "langgraph-dev"
+    ready_path = "/ok"
+
+    def __init__(self, data_dir: Path, n_jobs_per_worker: int = 4, **env: str):
+        super().__init__(data_dir, LANGGRAPH_CLI_NO_ANALYTICS="1", LANGGRAPH_NO_VERSION_CHECK="true", **env)
+        self.n_jobs = n_jobs_per_worker
+
+    def command(self) -> list[str]:
+        return [
+            str(Path(sys.executable).parent / "langgraph"), "dev",
+            "--config", str(ROOT / "langgraph.json"),
+            "--port", str(self.port), "--host", "127.0.0.1",
+            "--no-browser", "--no-reload", "--n-jobs-per-worker", str(self.n_jobs),
+        ]  # fmt: skip

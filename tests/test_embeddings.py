@@ -27,7 +27,7 @@ async def test_local_model_gives_normalised_384_d_vectors_in_sync_and_async(embe
 def test_local_model_ranks_a_paraphrase_above_an_unrelated_sentence(embeddings):
     query = embeddings.embed_query("How long is an access token valid?")
     near, far = embeddings.embed_documents(["An access token expires after one hour.", "The cafeteria opens at noon."])
-    assert sum(a * b for a, b in zip(query, near)) > sum(a * b for a, b in zip(query, far)) + 0.2
+    assert sum(a * b for a, b in zip(query, near, strict=True)) > sum(a * b for a, b in zip(query, far, strict=True)) + 0.2
 
 
 def test_settings_choose_the_provider_model_and_collection_slug(settings_factory):

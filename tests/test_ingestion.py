@@ -25,7 +25,7 @@ from tests.documents import make_docx, make_pdf
 
 
 def test_markdown_title_is_the_first_heading():
-    document = load_document("guide.md", "Intro.\n\n## Guide rapide ##\n\nInstallez avec pip.\n\n# Plus loin".encode())
+    document = load_document("guide.md", b"Intro.\n\n## Guide rapide ##\n\nInstallez avec pip.\n\n# Plus loin")
     assert document.title == "Guide rapide"
     assert "Installez avec pip." in document.text
     assert load_document("notes.markdown", b"Pas de titre ici.").title == "notes"
@@ -33,7 +33,7 @@ def test_markdown_title_is_the_first_heading():
 
 def test_text_files_decode_utf8_and_cp1252_and_take_a_set_apart_first_line_as_title():
     assert load_document("note.txt", "Note interne\n\nLe comité se réunit mardi.".encode("cp1252")) == (
-        load_document("note.txt", "Note interne\n\nLe comité se réunit mardi.".encode("utf-8"))
+        load_document("note.txt", "Note interne\n\nLe comité se réunit mardi.".encode())
     )
     document = load_document("note.txt", "Note interne\n\nLe comité se réunit mardi.".encode("utf-8-sig"))
     assert (document.title, document.text) == ("Note interne", "Note interne\n\nLe comité se réunit mardi.")

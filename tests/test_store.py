@@ -328,7 +328,7 @@ async def test_a_cancelled_write_keeps_the_previous_version(small_batches, embed
 async def test_data_survives_closing_and_reopening_the_path(settings_factory):
     settings = settings_factory("persist")
     store = build_store(settings)
-    note = "# Note\n\nLe serveur de secours s'appelle Orion.".encode()
+    note = b"# Note\n\nLe serveur de secours s'appelle Orion."
     result = await ingest_bytes(store, project_id="p", filename="n.md", data=note)
     store.close()
     reopened = build_store(settings)

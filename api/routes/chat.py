@@ -122,27 +122,14 @@ class ChatController(Controller):
         return session_id, False
 
     def _turn(self, turn_request: ChatRequest, services: AppServices, principal: Principal, session_id: str) -> Turn:
-        message, model, agent = check_turn(
-            services,
-            message=turn_request.message,
-            model=turn_request.model,
-            agent=turn_request.agent,
-            temperature=turn_request.temperature,
-            top_k=turn_request.top_k,
-            sources=turn_request.sources,
-        )
+        message, model, agent = check_turn(services, turn_request)
         return Turn(
             agent=agent,
             model=model,
             graph=services.graphs[agent],
             graph_input={"messages": [HumanMessage(message)]},
             context=make_context(
-                services,
-                model=model,
-                temperature=turn_request.temperature,
-                project_id=resolve_project(principal, turn_request.project_id),
-                sources=turn_request.sources,
-                top_k=turn_request.top_k,
+                services, turn_request, model=model, project_id=resolve_project(principal, turn_request.project_id)
             ),
             thread_id=thread_id(principal, session_id),
         )

@@ -32,29 +32,14 @@ class CompletionController(Controller):
     async def complete(
         self, data: CompletionRequest, services: AppServices, request: Request[Principal, Any, Any]
     ) -> Response[CompletionResponse]:
-        message, model, agent = check_turn(
-            services,
-            message=data.message,
-            model=data.model,
-            agent=data.agent,
-            temperature=data.temperature,
-            top_k=data.top_k,
-            sources=data.sources,
-        )
+        message, model, agent = check_turn(services, data)
         history = [_ROLES[m.role](m.content) for m in data.conversation_history]
         turn = Turn(
             agent=agent,
             model=model,
             graph=services.stateless_graphs[agent],
             graph_input={"messages": [*history, HumanMessage(message)]},
-            context=make_context(
-                services,
-                model=model,
-                temperature=data.temperature,
-                project_id=resolve_project(request.user, data.project_id),
-                sources=data.sources,
-                top_k=data.top_k,
-            ),
+            context=make_context(services, data, model=model, project_id=resolve_project(request.user, data.project_id)),
         )
         if data.stream:
             return sse_response(completion_stream(services, turn))  # type: ignore[return-value]
