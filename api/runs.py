@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from langgraph.graph.state import CompiledStateGraph
+from litestar.exceptions import HTTPException
 from markdown_it import MarkdownIt
 
 from api.metrics import AnswerMetrics
 from api.schemas import ChatRequest, CompletionRequest
 from api.services import AppServices, Principal
 from graphs.context import AgentContext
-from graphs.events import Event
+from graphs.events import Event, Source
 from graphs.registry import get_agent, run_config
 from graphs.streaming import stream_events
 
@@ -64,6 +65,19 @@ async def run_turn(services: AppServices, turn: Turn) -> AsyncIterator[tuple[Eve
         if event["event"] == "chunk":
             metrics.mark_first_token()
         yield event, (metrics.finish() if event["event"] == "done" else None)
+
+
+async def complete_turn(services: AppServices, turn: Turn) -> tuple[str, list[Source], dict[str, Any]]:
+    """A whole turn for non-streaming routes: answer, sources, metrics; a failure is a 502."""
+    answer, sources, metrics, error = "", [], {}, None
+    async for event, figures in run_turn(services, turn):
+        if event["event"] == "done":
+            answer, sources, metrics = event["data"]["answer"], event["data"]["sources"], figures or {}
+        elif event["event"] == "error":
+            error = event["data"]
+    if error is not None:
+        raise HTTPException(status_code=502, detail=f"{error['phase']}: {error['message']}")
+    return answer, sources, metrics
 
 
 def render_html(markdown: str) -> str:

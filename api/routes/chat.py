@@ -12,11 +12,11 @@ import msgspec
 from langchain_core.messages import HumanMessage
 from litestar import Controller, Request, get, post
 from litestar.di import Provide
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import ValidationException
 from litestar.response import ServerSentEvent
 
 from api.errors import ERROR_RESPONSES
-from api.runs import Turn, make_context, run_turn, thread_id
+from api.runs import Turn, complete_turn, make_context, thread_id
 from api.schemas import (
     ChatRequest,
     ChatResponse,
@@ -78,14 +78,7 @@ class ChatController(Controller):
         if cleared and not (turn_request.message or "").strip():
             return ClearedResponse(status="ok", sessionId=session_id, cleared=True)
         turn = self._turn(turn_request, services, request.user, session_id)
-        answer, sources, metrics, error = "", [], None, None
-        async for event, figures in run_turn(services, turn):
-            if event["event"] == "done":
-                answer, sources, metrics = event["data"]["answer"], event["data"]["sources"], figures
-            elif event["event"] == "error":
-                error = event["data"]
-        if error is not None:
-            raise HTTPException(status_code=502, detail=f"{error['phase']}: {error['message']}")
+        answer, sources, metrics = await complete_turn(services, turn)
         return ChatResponse(
             status="ok",
             sessionId=session_id,

@@ -6,11 +6,10 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from litestar import Controller, Request, post
-from litestar.exceptions import HTTPException
 from litestar.response import Response
 
 from api.errors import ERROR_RESPONSES
-from api.runs import Turn, make_context, run_turn
+from api.runs import Turn, complete_turn, make_context
 from api.schemas import (
     CompletionRequest,
     CompletionResponse,
@@ -44,14 +43,7 @@ class CompletionController(Controller):
         if data.stream:
             return sse_response(completion_stream(services, turn))  # type: ignore[return-value]
 
-        answer, sources, metrics, error = "", [], {}, None
-        async for event, figures in run_turn(services, turn):
-            if event["event"] == "done":
-                answer, sources, metrics = event["data"]["answer"], event["data"]["sources"], figures or {}
-            elif event["event"] == "error":
-                error = event["data"]
-        if error is not None:
-            raise HTTPException(status_code=502, detail=f"{error['phase']}: {error['message']}")
+        answer, sources, metrics = await complete_turn(services, turn)
         usage = metrics.get("usage") or {}
         return Response(
             CompletionResponse(
