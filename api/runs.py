@@ -18,6 +18,7 @@ from graphs.context import AgentContext
 from graphs.events import Event, Source
 from graphs.registry import get_agent, run_config
 from graphs.streaming import stream_events
+from retrievers.base import DocumentStore
 
 _markdown = MarkdownIt("js-default")
 
@@ -53,15 +54,35 @@ def make_context(
 
 async def run_turn(services: AppServices, turn: Turn) -> AsyncIterator[tuple[Event, dict[str, Any] | None]]:
     """The turn's events; the ``done`` event comes with the answer's metrics."""
-    metrics = AnswerMetrics(electricity_mix_zone=services.settings.electricity_mix_zone)
-    config = run_config(
-        get_agent(turn.agent),
-        turn.context.max_search_rounds,
-        thread_id=turn.thread_id,
-        callbacks=[metrics.collector],
+    async for item in measured_events(
+        turn.graph,
+        turn.graph_input,
+        agent=turn.agent,
+        context=turn.context,
         store=services.store,
+        electricity_mix_zone=services.settings.electricity_mix_zone,
+        thread_id=turn.thread_id,
+    ):
+        yield item
+
+
+async def measured_events(
+    graph: CompiledStateGraph,
+    graph_input: dict[str, Any],
+    *,
+    agent: str,
+    context: AgentContext,
+    store: DocumentStore,
+    electricity_mix_zone: str,
+    thread_id: str | None = None,
+) -> AsyncIterator[tuple[Event, dict[str, Any] | None]]:
+    """A graph run's events, the ``done`` event paired with the answer's metrics: the API and
+    the in-process evaluation measure answers the same way."""
+    metrics = AnswerMetrics(electricity_mix_zone=electricity_mix_zone)
+    config = run_config(
+        get_agent(agent), context.max_search_rounds, thread_id=thread_id, callbacks=[metrics.collector], store=store
     )
-    async for event in stream_events(turn.graph, turn.graph_input, context=turn.context, config=config):
+    async for event in stream_events(graph, graph_input, context=context, config=config):
         if event["event"] == "chunk":
             metrics.mark_first_token()
         yield event, (metrics.finish() if event["event"] == "done" else None)

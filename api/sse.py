@@ -43,6 +43,7 @@ async def chat_stream(services: AppServices, turn: Turn, session_id: str) -> Asy
                 data = {
                     "sessionId": session_id,
                     "htmlContent": render_html(data["answer"]),
+                    "answer": data["answer"],
                     "content": data["answer"],
                     "sources": data["sources"],
                     "metadata": {"model": turn.model, "agent": turn.agent, **(metrics or {})},

@@ -59,11 +59,20 @@ class SourcesData(TypedDict):
 class DoneData(TypedDict):
     answer: str
     sources: list[Source]
+    # Added by the API on the wire: the session, the answer as HTML, and the answer's metrics.
+    sessionId: NotRequired[str]
+    htmlContent: NotRequired[str]
+    content: NotRequired[str]
+    metadata: NotRequired[dict[str, Any]]
 
 
 class ErrorData(TypedDict):
     phase: str
     message: str
+
+
+class SessionData(TypedDict):
+    sessionId: str
 
 
 class PhaseEvent(TypedDict):
@@ -91,14 +100,24 @@ class ErrorEvent(TypedDict):
     data: ErrorData
 
 
+class SessionEvent(TypedDict):
+    """Sent by the API only, first on a session's stream."""
+
+    event: Literal["session"]
+    data: SessionData
+
+
 Event = PhaseEvent | ChunkEvent | SourcesEvent | DoneEvent | ErrorEvent
+"""What a graph emits."""
+StreamEvent = SessionEvent | Event
+"""What a client of the streaming API receives."""
 EVENT_NAMES = ("phase", "chunk", "sources", "done", "error")
 
-_event_adapter: TypeAdapter[Event] = TypeAdapter(Event)
+_event_adapter: TypeAdapter[StreamEvent] = TypeAdapter(StreamEvent)
 
 
-def parse_event(raw: Any) -> Event:
-    """Validate a decoded event (from the custom stream, an SDK or a JSON line)."""
+def parse_event(raw: Any) -> StreamEvent:
+    """Validate a decoded event (from the custom stream, an SDK, a JSON line or an SSE message)."""
     return _event_adapter.validate_python(raw)
 
 
