@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     top_k: int = 5
     max_search_rounds: int = 2
 
+    # Evaluation: the LLM judge (default: a small model of a provider whose key is set, else none).
+    eval_judge_model: str | None = None
+
     def resolved_qdrant_path(self) -> Path:
         return self.qdrant_path or self.data_dir / "qdrant"
 

@@ -1,0 +1,126 @@
+"""What an evaluation asks questions of: an agent's graph in this process, or a running server.
+
+Both return the same ``Answer`` — text, cited sources, the answer's metrics and any error — so the
+evaluators and the report never know where an answer came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from graphs.context import AgentContext
+from graphs.events import Source
+from graphs.registry import get_agent
+from graphs.streaming import user_turn
+from routeur.evaluation.dataset import Example
+
+if TYPE_CHECKING:
+    from retrievers.base import DocumentStore
+    from routeur.client import AsyncRouteurClient
+    from routeur.settings import Settings
+
+
+@dataclass
+class Answer:
+    answer: str = ""
+    sources: list[Source] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, str] | None = None
+
+
+class Target(Protocol):
+    agent: str
+
+    async def answer(self, example: Example) -> Answer: ...
+
+    async def project_files(self, project_id: str) -> set[str]:
+        """Every file id of the project: a cited source outside it broke the project filter."""
+        ...
+
+
+class GraphTarget:
+    """The agent's graph, run here on this process's store, measured as the API measures it."""
+
+    def __init__(self, agent: str, *, store: DocumentStore, settings: Settings, model: str | None = None, top_k: int | None = None):
+        from nodes.models import ensure_available, get_catalog
+
+        self.agent = get_agent(agent).type
+        self.model = model or settings.default_model
+        get_catalog().get(self.model)
+        ensure_available(self.model, settings)
+        self.store = store
+        self.settings = settings
+        self.top_k = top_k or settings.top_k
+        self.graph = get_agent(agent).build(None)
+
+    async def answer(self, example: Example) -> Answer:
+        from api.runs import measured_events
+
+        context = AgentContext(
+            model=self.model,
+            project_id=example.project_id,
+            sources=list(example.sources),
+            top_k=self.top_k,
+            max_search_rounds=self.settings.max_search_rounds,
+        )
+        result = Answer()
+        async for event, metrics in measured_events(
+            self.graph,
+            user_turn(example.question),
+            agent=self.agent,
+            context=context,
+            store=self.store,
+            electricity_mix_zone=self.settings.electricity_mix_zone,
+        ):
+            if event["event"] == "done":
+                result.answer, result.sources, result.metadata = event["data"]["answer"], event["data"]["sources"], metrics or {}
+            elif event["event"] == "error":
+                result.error = dict(event["data"])
+        return result
+
+    async def project_files(self, project_id: str) -> set[str]:
+        return {f.file_id for f in await self.store.list_files(project_id=project_id)}
+
+
+class ServerTarget:
+    """The agent behind a running server, through ``/completion``'s stream (stateless: evaluation
+    questions stand alone and leave no sessions behind)."""
+
+    def __init__(self, agent: str, client: AsyncRouteurClient, *, model: str | None = None, top_k: int | None = None):
+        self.agent = agent
+        self.client = client
+        self.model = model
+        self.top_k = top_k
+
+    async def answer(self, example: Example) -> Answer:
+        from routeur.client import RouteurError
+
+        result = Answer()
+        try:
+            async for event in self.client.complete_stream(
+                example.question,
+                agent=self.agent,
+                model=self.model,
+                project_id=example.project_id,
+                sources=list(example.sources) or None,
+                top_k=self.top_k,
+            ):
+                if event["event"] == "done":
+                    data = event["data"]
+                    result.answer, result.sources, result.metadata = data["answer"], data["sources"], data.get("metadata", {})
+                elif event["event"] == "error":
+                    result.error = dict(event["data"])
+        except RouteurError as exc:
+            result.error = {"phase": "request", "message": str(exc)}
+        return result
+
+    async def project_files(self, project_id: str) -> set[str]:
+        files: set[str] = set()
+        page = 1
+        while True:
+            listing = await self.client.list_documents(project_id, page=page, page_size=200)
+            files.update(d.file_id for d in listing.items)
+            if page * listing.page_size >= listing.total:
+                return files
+            page += 1
