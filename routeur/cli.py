@@ -32,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--top-k", type=int, default=None)
     ask.add_argument("--quiet", action="store_true", help="Print only the answer")
 
+    from routeur.evaluation.command import add_parser as add_eval_parser
+
+    add_eval_parser(commands)
+
     serve = commands.add_parser("serve", help="Serve the HTTP API")
     serve.add_argument("--host", default=None, help="Default: settings (127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="Default: settings (7860)")
@@ -43,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_ask(args))
     if args.command == "serve":
         return _serve(args)
+    if args.command == "eval":
+        from routeur.evaluation.command import evaluate
+
+        return asyncio.run(evaluate(args))
     return 2
 
 

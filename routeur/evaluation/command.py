@@ -1,0 +1,110 @@
+"""``routeur eval DATASET``: the agents on a dataset, in this process or against a server, with a
+progress bar, a comparison table and the per-question results written to a file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from graphs.registry import AGENTS
+from routeur.evaluation import evaluators
+from routeur.evaluation.dataset import DatasetError, Example, load_dataset
+from routeur.evaluation.report import summarize, summary_table, write_results
+from routeur.evaluation.runner import EvalRow, run_evaluation
+from routeur.evaluation.targets import GraphTarget, ServerTarget, Target
+from routeur.settings import Settings, get_settings
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("eval", help="Evaluate agents on a JSONL dataset and compare them")
+    parser.add_argument("dataset", type=Path, help="JSONL: question, project_id, sources, file_ids, facts, reference")
+    parser.add_argument("--agents", default=",".join(AGENTS), help="Comma-separated agents (default: %(default)s)")
+    parser.add_argument("--concurrency", type=int, default=4, help="Answers in flight at once (default: %(default)s)")
+    parser.add_argument("--server", metavar="URL", help="Evaluate a running server instead of the graphs in this process")
+    parser.add_argument("--token", help="Server: a bearer token (default: one from /auth/token)")
+    parser.add_argument("--client-id", help="Server: client credentials for /auth/token")
+    parser.add_argument("--client-secret", help="Server: client credentials for /auth/token")
+    parser.add_argument("--model", help="Chat model of the agents (default: settings)")
+    parser.add_argument("--top-k", type=int, default=None, help="Passages per search, and the k of hit@k (default: settings)")
+    parser.add_argument("--judge", help="LLM judge model, or 'none' (default: ROUTEUR_EVAL_JUDGE_MODEL, else a configured provider's)")
+    parser.add_argument("--ingest", type=Path, nargs="+", metavar="PATH", help="Ingest these files or folders into the dataset's projects first")
+    parser.add_argument("--output", type=Path, default=Path("eval-results.jsonl"), help="Per-question results (default: %(default)s)")
+    parser.add_argument("--no-progress", action="store_true", help="No progress bar")
+    parser.add_argument("--no-langsmith", action="store_true", help="Stay local even when LANGSMITH_API_KEY is set")
+
+
+def parse_agents(value: str) -> list[str]:
+    names = [a.strip() for a in value.split(",") if a.strip()]
+    unknown = [a for a in names if a not in AGENTS]
+    if unknown or not names:
+        raise ValueError(f"Unknown agent(s) {', '.join(unknown) or '(none given)'}. Valid agents: {', '.join(AGENTS)}")
+    return list(dict.fromkeys(names))
+
+
+def make_judge(name: str | None, settings: Settings) -> evaluators.Judge | None:
+    if name is not None and name.lower() == "none":
+        return None
+    model = name or evaluators.default_judge_model(settings)
+    return evaluators.Judge(model, settings) if model else None
+
+
+@asynccontextmanager
+async def open_targets(args: argparse.Namespace, agents: Sequence[str], examples: Sequence[Example], settings: Settings) -> AsyncIterator[list[Target]]:
+    """The agents to evaluate, with the dataset's projects ingested first when asked."""
+    projects = sorted({e.project_id for e in examples})
+    top_k = args.top_k or settings.top_k
+    if args.server:
+        from routeur.client import AsyncRouteurClient
+
+        async with AsyncRouteurClient(args.server, token=args.token, client_id=args.client_id, client_secret=args.client_secret) as client:
+            for project in projects if args.ingest else ():
+                await client.upload_documents(project, expand(args.ingest))
+            yield [ServerTarget(agent, client, model=args.model, top_k=top_k) for agent in agents]
+        return
+
+    import asyncio
+
+    from retrievers import build_store
+    from retrievers.ingestion import ingest_paths
+
+    store = await asyncio.to_thread(build_store, settings)
+    try:
+        for project in projects if args.ingest else ():
+            await ingest_paths(store, args.ingest, project_id=project, progress=not args.no_progress)
+        yield [GraphTarget(agent, store=store, settings=settings, model=args.model, top_k=top_k) for agent in agents]
+    finally:
+        store.close()
+
+
+def expand(paths: Sequence[Path]) -> list[Path]:
+    from retrievers.ingestion import expand_paths
+
+    return [path for path, _ in expand_paths(paths)]
+
+
+async def evaluate(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    try:
+        examples = load_dataset(args.dataset)
+        agents = parse_agents(args.agents)
+        if args.concurrency < 1:
+            raise ValueError("--concurrency must be at least 1")
+        judge = make_judge(args.judge, settings)
+    except (DatasetError, ValueError, KeyError) as exc:
+        print(f"routeur eval: {exc}", file=sys.stderr)
+        return 2
+    top_k = args.top_k or settings.top_k
+    async with open_targets(args, agents, examples, settings) as targets:
+        rows = await run(args, examples, targets, top_k=top_k, judge=judge)
+    print(summary_table(summarize(rows), k=top_k))
+    path = write_results(rows, args.output)
+    failed = sum(r.error is not None for r in rows)
+    print(f"\n{len(rows)} answers ({len(examples)} questions × {len(agents)} agents), {failed} failed; results in {path}")
+    return 1 if failed == len(rows) else 0
+
+
+async def run(args: argparse.Namespace, examples: Sequence[Example], targets: Sequence[Target], *, top_k: int, judge: evaluators.Judge | None) -> list[EvalRow]:
+    return await run_evaluation(examples, targets, k=top_k, concurrency=args.concurrency, judge=judge, progress=not args.no_progress)
