@@ -7,8 +7,11 @@ The model name picks the behaviour of generation calls (structured-output calls,
 - ``stub-slow``: streams 400 words at 50 ms each (for disconnect tests);
 - ``stub-error``: answers HTTP 500 before any token;
 - ``stub-hang``: never answers (the client's timeout must fire);
-- ``stub-stall``: streams 2 words, then stalls forever.
-``GET /stats`` reports what was sent and whether the client went away.
+- ``stub-stall``: streams 2 words, then stalls forever;
+- ``stub-paced``: streams 20 words at 30 ms each (for concurrency tests; opt in with
+  ``models_file_entries(include_paced=True)``).
+``GET /stats`` reports what was sent, whether the client went away, and the most streams ever
+open at once (``max_concurrent_streams``; ``POST /stats/reset-peak`` restarts it from now).
 """
 
 from __future__ import annotations
@@ -25,7 +28,14 @@ import uvicorn
 from litestar import Litestar, Response, get, post
 from litestar.response import Stream
 
-STATS: dict[str, int] = {"requests": 0, "chunks_sent": 0, "streams_cancelled": 0, "streams_finished": 0}
+STATS: dict[str, int] = {
+    "requests": 0,
+    "chunks_sent": 0,
+    "streams_cancelled": 0,
+    "streams_finished": 0,
+    "active_streams": 0,
+    "max_concurrent_streams": 0,
+}
 
 
 def _chunk(model: str, content: str | None = None, finish: str | None = None, usage: dict | None = None) -> bytes:
@@ -76,8 +86,11 @@ async def _stream(model: str) -> AsyncIterator[bytes]:
         "stub-ok": "Le service écoute sur le port 7860 [1].".split(),
         "stub-fail": ["un", "deux", "trois"],
         "stub-stall": ["un", "deux"],
+        "stub-paced": ["mot"] * 20,
     }.get(model, ["mot"] * 400)
-    delay = 0.05 if model == "stub-slow" else 0.0
+    delay = {"stub-slow": 0.05, "stub-paced": 0.03}.get(model, 0.0)
+    STATS["active_streams"] += 1
+    STATS["max_concurrent_streams"] = max(STATS["max_concurrent_streams"], STATS["active_streams"])
     try:
         for index, word in enumerate(words):
             if delay:
@@ -95,6 +108,8 @@ async def _stream(model: str) -> AsyncIterator[bytes]:
     except asyncio.CancelledError:
         STATS["streams_cancelled"] += 1
         raise
+    finally:
+        STATS["active_streams"] -= 1
 
 
 @post("/v1/chat/completions")
@@ -115,6 +130,12 @@ async def stats() -> dict[str, int]:
     return STATS
 
 
+@post("/stats/reset-peak", status_code=200)
+async def reset_peak() -> dict[str, int]:
+    STATS["max_concurrent_streams"] = STATS["active_streams"]
+    return STATS
+
+
 class StubServer:
     """Runs the stub with uvicorn in a background thread on a free loopback port."""
 
@@ -122,7 +143,7 @@ class StubServer:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
-        config = uvicorn.Config(Litestar([completions, stats]), host="127.0.0.1", port=self.port, log_level="warning")
+        config = uvicorn.Config(Litestar([completions, stats, reset_peak]), host="127.0.0.1", port=self.port, log_level="warning")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
@@ -130,7 +151,7 @@ class StubServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def models_file_entries(self, timeout_s: float = 2.0, max_retries: int = 1) -> list[dict[str, Any]]:
+    def models_file_entries(self, timeout_s: float = 2.0, max_retries: int = 1, *, include_paced: bool = False) -> list[dict[str, Any]]:
         return [
             {
                 "name": name,
@@ -140,7 +161,7 @@ class StubServer:
                 "timeout_s": timeout_s,
                 "max_retries": max_retries,
             }
-            for name in ("stub-ok", "stub-fail", "stub-slow", "stub-error", "stub-hang", "stub-stall")
+            for name in ("stub-ok", "stub-fail", "stub-slow", "stub-error", "stub-hang", "stub-stall", *(("stub-paced",) if include_paced else ()))
         ]
 
     def __enter__(self) -> StubServer:
