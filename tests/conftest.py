@@ -61,3 +61,48 @@ def store(settings_factory, embeddings):
     store = QdrantDocumentStore(settings_factory("store"), embeddings)
     yield store
     store.close()
+
+
+@pytest.fixture
+def clean_langsmith_env(monkeypatch):
+    """No LANGSMITH_* / LANGCHAIN_* variables, and langsmith's cached view of the environment
+    emptied both ways (it caches what it read, so a variable set or removed later is not seen)."""
+    import langsmith.utils
+
+    def clear() -> None:
+        langsmith.utils.get_env_var.cache_clear()
+        langsmith.utils.get_tracer_project.cache_clear()
+
+    for name in list(os.environ):
+        if name.startswith(("LANGSMITH_", "LANGCHAIN_")):
+            monkeypatch.delenv(name)
+    clear()
+    yield
+    clear()
+
+
+@pytest.fixture
+def connections(monkeypatch):
+    """Every outgoing connection attempt and name lookup of this process, in order (they still
+    happen): proof that code made no network attempt, or only to the addresses expected."""
+    import socket
+
+    attempts: list[tuple[str, object]] = []
+    real_connect, real_connect_ex, real_getaddrinfo = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
+
+    def connect(self, address):
+        attempts.append(("connect", address))
+        return real_connect(self, address)
+
+    def connect_ex(self, address):
+        attempts.append(("connect", address))
+        return real_connect_ex(self, address)
+
+    def getaddrinfo(host, *args, **kwargs):
+        attempts.append(("getaddrinfo", host))
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return attempts

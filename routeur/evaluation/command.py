@@ -107,4 +107,15 @@ async def evaluate(args: argparse.Namespace) -> int:
 
 
 async def run(args: argparse.Namespace, examples: Sequence[Example], targets: Sequence[Target], *, top_k: int, judge: evaluators.Judge | None) -> list[EvalRow]:
-    return await run_evaluation(examples, targets, k=top_k, concurrency=args.concurrency, judge=judge, progress=not args.no_progress)
+    """Locally, or as LangSmith experiments when ``LANGSMITH_API_KEY`` is set (and not refused)."""
+    from routeur.evaluation.experiments import langsmith_client, run_on_langsmith
+
+    client = None if args.no_langsmith else langsmith_client()
+    if client is None:
+        return await run_evaluation(examples, targets, k=top_k, concurrency=args.concurrency, judge=judge, progress=not args.no_progress)
+    rows = await run_on_langsmith(
+        examples, targets, dataset_name=f"routeur-{args.dataset.stem}", k=top_k, concurrency=args.concurrency, judge=judge, client=client
+    )
+    experiments = ", ".join(dict.fromkeys(r.details["experiment"] for r in rows))
+    print(f"LangSmith experiments: {experiments} (dataset routeur-{args.dataset.stem})", file=sys.stderr)
+    return rows

@@ -60,7 +60,7 @@ def make_row(agent: str, example: Example, answer: Answer, results: dict[str, An
         answer=answer.answer,
         sources=[{"id": s["id"], "file_id": s["file_id"], "title": s["title"], "score": s["score"]} for s in answer.sources],
         error=answer.error,
-        scores={k: v for k, v in results.items() if k in keys},
+        scores={m.key: results.get(m.key) for m in evaluators.METRICS},
         details={k: v for k, v in results.items() if k not in keys},
         metadata=answer.metadata,
     )

@@ -116,11 +116,4 @@ class ServerTarget:
         return result
 
     async def project_files(self, project_id: str) -> set[str]:
-        files: set[str] = set()
-        page = 1
-        while True:
-            listing = await self.client.list_documents(project_id, page=page, page_size=200)
-            files.update(d.file_id for d in listing.items)
-            if page * listing.page_size >= listing.total:
-                return files
-            page += 1
+        return {document.file_id async for document in self.client.iter_documents(project_id)}
