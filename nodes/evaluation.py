@@ -15,7 +15,7 @@ from graphs import events
 from graphs.context import AgentContext
 from graphs.state import AgentState
 from nodes import lexical, prompts
-from nodes.models import build_chat_model, get_catalog, is_offline
+from nodes.models import build_structured_model, is_offline
 from nodes.runtime import context_of, reports_errors
 from retrievers.base import Hit
 
@@ -44,9 +44,7 @@ async def evaluate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
 
 
 async def _grade(ctx: AgentContext, question: str, hits: list[Hit]) -> list[Hit]:
-    grader = build_chat_model(ctx.model, 0.0).with_structured_output(
-        Relevance, method=get_catalog().get(ctx.model).structured_output
-    )
+    grader = build_structured_model(ctx.model, Relevance)
     passages = "\n\n".join(f"[{i}] {h['title']}\n{h['text']}" for i, h in enumerate(hits, start=1))
     verdict = await grader.ainvoke(
         [SystemMessage(prompts.EVALUATION_SYSTEM), HumanMessage(f"Question: {question}\n\nPassages:\n{passages}")]

@@ -14,7 +14,7 @@ from graphs import events
 from graphs.context import AgentContext
 from graphs.state import AgentState
 from nodes import lexical, prompts
-from nodes.models import build_chat_model, get_catalog, is_offline
+from nodes.models import build_structured_model, is_offline
 from nodes.runtime import context_of, message_text, reports_errors, split_turn
 
 HISTORY_TURNS = 6
@@ -48,9 +48,7 @@ async def _analyze(state: AgentState, runtime: Runtime[AgentContext], *, standal
         result = _heuristic(question, history)
     else:
         schema = IntentWithStandalone if standalone else IntentAnalysis
-        model = build_chat_model(ctx.model, 0.0).with_structured_output(
-            schema, method=get_catalog().get(ctx.model).structured_output
-        )
+        model = build_structured_model(ctx.model, schema)
         result = await model.ainvoke(
             [SystemMessage(prompts.INTENT_STANDALONE_SYSTEM if standalone else prompts.INTENT_SYSTEM)]
             + history[-HISTORY_TURNS:]

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import Runnable
 
 from nodes.catalog import ModelCatalog, ModelSpec
 from routeur.settings import Settings, get_settings
@@ -93,6 +94,13 @@ def build_chat_model(name: str, temperature: float, settings: Settings | None = 
             **kwargs,
         )
     raise ModelUnavailableError(f"No factory for provider '{spec.provider}'")
+
+
+def build_structured_model(name: str, schema: type, settings: Settings | None = None) -> Runnable:
+    """``name`` answering with ``schema`` at temperature 0, the way its spec says the provider
+    does structured output (langchain-openai's default, a JSON schema, is not what every
+    OpenAI-compatible endpoint supports)."""
+    return build_chat_model(name, 0.0, settings).with_structured_output(schema, method=get_catalog().get(name).structured_output)
 
 
 def _timeout(spec: ModelSpec, settings: Settings) -> float:

@@ -57,6 +57,8 @@ def _tool_reply(model: str, request: dict[str, Any]) -> dict[str, Any]:
     question = next((m["content"] for m in reversed(request["messages"]) if m["role"] == "user"), "")
     if "relevant" in properties:
         args: dict[str, Any] = {"relevant": [1]}
+    elif "verdict" in properties:
+        args = _verdict(question)
     else:
         args = {"intent": "question", "keywords": question}
         if "standalone_question" in properties:
@@ -79,6 +81,14 @@ def _tool_reply(model: str, request: dict[str, Any]) -> dict[str, Any]:
         ],
         "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25},
     }
+
+
+def _verdict(prompt: str) -> dict[str, str]:
+    """The evaluation judge's grade: correct when the answer states every expected fact."""
+    facts = prompt.split("Expected facts: ", 1)[1].split("\n", 1)[0]
+    answer = prompt.split("Answer to grade: ", 1)[1].casefold()
+    found = facts == "(none)" or all(fact.strip().casefold() in answer for fact in facts.split(";"))
+    return {"reasoning": "stub judge", "verdict": "correct" if found else "incorrect"}
 
 
 async def _stream(model: str) -> AsyncIterator[bytes]:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from routeur.evaluation import load_dataset
-from tests.api_support import ROOT, ServerProcess, ingest_demo
+from tests.api_support import ROOT, ServerProcess
+from tests.openai_stub import StubServer
 
 DATASET = ROOT / "demo" / "eval" / "questions.jsonl"
 ROUTEUR = str(Path(sys.executable).parent / "routeur")
@@ -81,14 +82,12 @@ def test_eval_rejects_bad_arguments_clearly(tmp_path):
     assert done.returncode == 2 and "bad.jsonl:1: question" in done.stderr
 
 
-async def test_eval_against_a_server_gives_the_same_answers(in_process, settings_factory):
+def test_eval_against_a_server_gives_the_same_answers(in_process, tmp_path):
     _, local_output = in_process
-    settings = settings_factory("eval-server")
-    await ingest_demo(settings)
-    server = ServerProcess(settings.data_dir, ROUTEUR_RATE_LIMIT_PER_MINUTE="1000").start()
+    server = ServerProcess(tmp_path, ROUTEUR_RATE_LIMIT_PER_MINUTE="1000").start()  # an empty store: --ingest uploads the corpus
     try:
-        output = settings.data_dir / "server-results.jsonl"
-        done = _eval(settings.data_dir / "cli", "--server", server.url, "--concurrency", "4", "--output", str(output), "--no-progress")
+        output = tmp_path / "server-results.jsonl"
+        done = _eval(tmp_path / "cli", "--server", server.url, "--ingest", "demo/corpus", "--concurrency", "4", "--output", str(output), "--no-progress")
     finally:
         server.stop()
     assert done.returncode == 0, done.stderr[-3000:]
@@ -101,3 +100,23 @@ async def test_eval_against_a_server_gives_the_same_answers(in_process, settings
         assert {k: v for k, v in remote[key]["scores"].items() if not k.endswith("_s")} == {
             k: v for k, v in row["scores"].items() if not k.endswith("_s")
         }, key
+
+
+def test_eval_with_an_llm_judge_from_a_real_provider(tmp_path):
+    with StubServer() as stub:
+        models = tmp_path / "models.json"
+        models.write_text(json.dumps(stub.models_file_entries()), encoding="utf-8")
+        output = tmp_path / "results.jsonl"
+        done = subprocess.run(
+            [ROUTEUR, "eval", str(DATASET), "--agents", "V2", "--judge", "stub-ok", "--ingest", "demo/corpus", "--output", str(output), "--no-progress"],
+            cwd=ROOT, env={**_env(tmp_path), "ROUTEUR_EXTRA_MODELS_FILE": str(models)}, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    judged = [r for r in _rows(output) if r["scores"]["judge_score"] is not None]
+    examples = load_dataset(DATASET)
+    assert len(judged) == sum(1 for e in examples if e.facts or e.reference)
+    assert {r["scores"]["judge_score"] for r in judged} == {0.0, 1.0}
+    for row in judged:  # the stub judge grades "correct" exactly when every fact is stated
+        assert row["scores"]["judge_score"] == float(row["scores"]["fact_recall"] in (None, 1.0)), row["example_id"]
+        assert row["details"]["judge_reasoning"] == "stub judge"
+    assert next(line for line in done.stdout.splitlines() if line.startswith("LLM judge")).split()[3] != "n/a"

@@ -182,3 +182,12 @@ def test_default_judge_needs_a_real_provider(settings_factory, monkeypatch):
     assert ev.default_judge_model(settings_factory()) is None
     assert ev.default_judge_model(settings_factory(mistral_api_key="k")) == "mistral-small-latest"
     assert ev.default_judge_model(settings_factory(openai_api_key="k", eval_judge_model="gpt-4o")) == "gpt-4o"
+
+
+async def test_a_failing_judge_leaves_no_score_and_keeps_the_answer():
+    install_fake_model("fake-judge-down", [RuntimeError("provider down")])
+    try:
+        graded = await ev.Judge("fake-judge-down")(EXAMPLE, answer("Le port est 7860 [1].", "api"))
+    finally:
+        remove_fake_model("fake-judge-down")
+    assert graded["judge_score"] is None and "provider down" in graded["judge_error"]

@@ -145,13 +145,13 @@ class Judge:
     """An LLM grading answers against the reference answer and facts (a real provider's model)."""
 
     def __init__(self, model: str, settings: Any = None):
-        from nodes.models import build_chat_model, ensure_available, is_offline
+        from nodes.models import build_structured_model, ensure_available, is_offline
 
         if is_offline(model):
             raise ValueError(f"'{model}' cannot judge: the judge needs a language model (e.g. gpt-4o-mini)")
         ensure_available(model, settings)
         self.model = model
-        self._llm = build_chat_model(model, 0.0, settings).with_structured_output(Verdict)
+        self._llm = build_structured_model(model, Verdict, settings)
 
     async def __call__(self, example: Example, answer: Answer) -> dict[str, Any]:
         if not (example.reference or example.facts):
@@ -164,7 +164,10 @@ class Judge:
             facts="; ".join(example.facts) or "(none)",
             answer=answer.answer or "(empty)",
         )
-        verdict: Verdict = await self._llm.ainvoke([("system", prompts.JUDGE_SYSTEM), ("human", user)])  # type: ignore[assignment]
+        try:
+            verdict: Verdict = await self._llm.ainvoke([("system", prompts.JUDGE_SYSTEM), ("human", user)])  # type: ignore[assignment]
+        except Exception as exc:  # the judge failing says nothing about the answer: no score, the answer is kept
+            return {"judge_score": None, "judge_reasoning": None, "judge_error": f"{type(exc).__name__}: {exc}"[:300]}
         return {"judge_score": VERDICT_SCORES[verdict.verdict], "judge_reasoning": verdict.reasoning}
 
 
