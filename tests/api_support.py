@@ -31,6 +31,15 @@ async def ingest_demo(settings: Settings, project_id: str = "default") -> None:
         store.close()
 
 
+async def start_demo_server(settings: Settings, models: list[dict[str, Any]], **env: str) -> ServerProcess:
+    """``routeur serve`` on ``settings``' data dir, the demo corpus ingested, ``models`` declared
+    in its extra-models file."""
+    await ingest_demo(settings)
+    models_file = settings.data_dir / "models.json"
+    models_file.write_text(json.dumps(models))
+    return ServerProcess(settings.data_dir, ROUTEUR_EXTRA_MODELS_FILE=str(models_file), **env).start()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -53,6 +53,15 @@ def store_factory(settings_factory, embeddings):
         store.close()
 
 
+@pytest.fixture(scope="module")
+def stub():
+    """The local OpenAI-compatible provider (tests/openai_stub.py), one per test module."""
+    from tests.openai_stub import StubServer
+
+    with StubServer() as server:
+        yield server
+
+
 @pytest.fixture
 def store(settings_factory, embeddings):
     """A fresh embedded store on its own path, closed after the test."""

@@ -3,34 +3,21 @@ stub server): streams as clients parse them, disconnects, provider failures, res
 
 from __future__ import annotations
 
-import json
 import time
 
 import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from tests.api_support import ServerProcess, ingest_demo
+from tests.api_support import start_demo_server
 from tests.openai_stub import StubServer
 
 PORT_QUESTION = "Sur quel port le serveur écoute-t-il par défaut ?"
 
 
 @pytest.fixture(scope="module")
-def stub():
-    with StubServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 async def server(settings_factory, stub):
-    settings = settings_factory("server")
-    await ingest_demo(settings)
-    models_file = settings.data_dir / "models.json"
-    models_file.write_text(json.dumps(stub.models_file_entries()))
-    process = ServerProcess(
-        settings.data_dir, ROUTEUR_EXTRA_MODELS_FILE=str(models_file), ROUTEUR_RATE_LIMIT_PER_MINUTE="1000"
-    ).start()
+    process = await start_demo_server(settings_factory("server"), stub.models_file_entries(), ROUTEUR_RATE_LIMIT_PER_MINUTE="1000")
     yield process
     process.stop()
 

@@ -4,7 +4,6 @@ load, provider faults, a store outage, mass disconnects, restarts."""
 from __future__ import annotations
 
 import asyncio
-import json
 import statistics
 import time
 
@@ -15,8 +14,7 @@ from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from retrievers.base import StoreUnavailableError
-from tests.api_support import ServerProcess, ingest_demo, sse_events
-from tests.openai_stub import StubServer
+from tests.api_support import ingest_demo, sse_events, start_demo_server
 
 QUESTION = "Sur quel port le serveur écoute-t-il par défaut ?"
 PACED_TOKENS = 20
@@ -24,15 +22,7 @@ TIMEOUT_S = 1.0
 
 
 @pytest.fixture(scope="module")
-def stub():
-    with StubServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 async def server(settings_factory, stub):
-    settings = settings_factory("reliability")
-    await ingest_demo(settings)
     models = stub.models_file_entries(timeout_s=TIMEOUT_S, max_retries=1) + [
         {
             "name": "paced",
@@ -41,11 +31,7 @@ async def server(settings_factory, stub):
             "options": {"tokens": PACED_TOKENS, "delay_s": 0.005},
         }
     ]
-    models_file = settings.data_dir / "models.json"
-    models_file.write_text(json.dumps(models))
-    process = ServerProcess(
-        settings.data_dir, ROUTEUR_EXTRA_MODELS_FILE=str(models_file), ROUTEUR_RATE_LIMIT_PER_MINUTE="1000000"
-    ).start()
+    process = await start_demo_server(settings_factory("reliability"), models, ROUTEUR_RATE_LIMIT_PER_MINUTE="1000000")
     yield process
     process.stop()
 
