@@ -30,7 +30,7 @@ import os
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, Unpack
 from urllib.parse import quote
 
 import anyio.from_thread
@@ -44,7 +44,9 @@ from routeur.client_types import (
     AuthenticationError,
     BadRequestError,
     ChatAnswer,
+    ChatOptions,
     Completion,
+    CompletionOptions,
     Document,
     DocumentPage,
     Health,
@@ -74,7 +76,8 @@ from routeur.client_types import (
 )
 
 __all__ = [
-    "AgentInfo", "AsyncRouteurClient", "AuthenticationError", "BadRequestError", "ChatAnswer", "Completion",
+    "AgentInfo", "AsyncRouteurClient", "AuthenticationError", "BadRequestError", "ChatAnswer", "ChatOptions", "Completion",
+    "CompletionOptions",
     "Document", "DocumentPage", "Health", "ModelInfo", "NotFoundError", "PayloadTooLargeError",
     "PermissionDeniedError", "RateLimitError", "Readiness", "RouteurClient", "RouteurConnectionError",
     "RouteurError", "RouteurTimeoutError", "SearchHit", "SearchResult", "ServerError", "Source", "StreamEvent",
@@ -258,47 +261,20 @@ class AsyncRouteurClient:
     # -- completion and chat -----------------------------------------------------------------
 
     @staticmethod
-    def _completion_body(message: str, history: Sequence[dict[str, str] | tuple[str, str]] | None, **options: Any) -> dict[str, Any]:
+    def _completion_body(message: str, history: Sequence[dict[str, str] | tuple[str, str]] | None = None, **options: Any) -> dict[str, Any]:
         turns = [m if isinstance(m, dict) else {"role": m[0], "content": m[1]} for m in history or ()]
         return _fields(message=message, conversation_history=turns or None, **options)
 
-    async def complete(
-        self,
-        message: str,
-        *,
-        agent: str | None = None,
-        model: str | None = None,
-        temperature: float | None = None,
-        project_id: str | None = None,
-        sources: list[str] | None = None,
-        top_k: int | None = None,
-        history: Sequence[dict[str, str] | tuple[str, str]] | None = None,
-    ) -> Completion:
+    async def complete(self, message: str, **options: Unpack[CompletionOptions]) -> Completion:
         """One stateless answer; ``history`` is the earlier turns, as dicts or (role, content)."""
-        body = self._completion_body(
-            message, history, agent=agent, model=model, temperature=temperature, project_id=project_id, sources=sources, top_k=top_k
-        )
+        body = self._completion_body(message, **options)
         return convert(await self._json("POST", "/completion", json={**body, "stream": False}), Completion)
 
-    async def complete_stream(
-        self,
-        message: str,
-        *,
-        agent: str | None = None,
-        model: str | None = None,
-        temperature: float | None = None,
-        project_id: str | None = None,
-        sources: list[str] | None = None,
-        top_k: int | None = None,
-        history: Sequence[dict[str, str] | tuple[str, str]] | None = None,
-    ) -> AsyncIterator[StreamEvent]:
+    async def complete_stream(self, message: str, **options: Unpack[CompletionOptions]) -> AsyncIterator[StreamEvent]:
         """``/completion`` streamed, mapped onto the chat stream's events: a ``chunk`` per content
         line, then ``done`` (answer, sources, metadata) or ``error``."""
-        body = self._completion_body(
-            message, history, agent=agent, model=model, temperature=temperature, project_id=project_id, sources=sources, top_k=top_k
-        )
         parts: list[str] = []
-        async for raw in self._events("/completion", {**body, "stream": True}):
+        async for raw in self._events("/completion", {**self._completion_body(message, **options), "stream": True}):
             line = raw["data"]
             if raw["event"] == "error" or "error" in line:
                 yield parse_event({"event": "error", "data": line.get("error", line)})
@@ -312,49 +288,21 @@ class AsyncRouteurClient:
             yield parse_event({"event": "chunk", "data": {"content": line["content"]}})
 
     @staticmethod
-    def _chat_body(message: str, session_id: str | None, **options: Any) -> dict[str, Any]:
+    def _chat_body(message: str, session_id: str | None = None, **options: Any) -> dict[str, Any]:
         return _fields(message=message, sessionId=session_id, **options)
 
-    async def chat(
-        self,
-        message: str,
-        *,
-        session_id: str | None = None,
-        agent: str | None = None,
-        model: str | None = None,
-        temperature: float | None = None,
-        project_id: str | None = None,
-        sources: list[str] | None = None,
-        top_k: int | None = None,
-    ) -> ChatAnswer:
+    async def chat(self, message: str, **options: Unpack[ChatOptions]) -> ChatAnswer:
         """One turn of a session kept by the server; pass the answer's ``session_id`` to go on."""
-        body = self._chat_body(
-            message, session_id, agent=agent, model=model, temperature=temperature, project_id=project_id, sources=sources, top_k=top_k
-        )
-        return convert(await self._json("POST", "/api/v1/chat", json=body), ChatAnswer)
+        return convert(await self._json("POST", "/api/v1/chat", json=self._chat_body(message, **options)), ChatAnswer)
 
     async def clear_session(self, session_id: str) -> None:
         """Forget a chat session's history (the id stays usable)."""
         await self._send("POST", "/api/v1/chat", json={"sessionId": session_id, "clear": True})
 
-    async def chat_stream(
-        self,
-        message: str,
-        *,
-        session_id: str | None = None,
-        agent: str | None = None,
-        model: str | None = None,
-        temperature: float | None = None,
-        project_id: str | None = None,
-        sources: list[str] | None = None,
-        top_k: int | None = None,
-    ) -> AsyncIterator[StreamEvent]:
+    async def chat_stream(self, message: str, **options: Unpack[ChatOptions]) -> AsyncIterator[StreamEvent]:
         """The chat turn's events in server order: ``session`` first, then phases, chunks,
         sources, and ``done`` or ``error``. Stopping early (``break``, closing the iterator) cancels the run."""
-        body = self._chat_body(
-            message, session_id, agent=agent, model=model, temperature=temperature, project_id=project_id, sources=sources, top_k=top_k
-        )
-        async for raw in self._events("/api/v1/chat/stream", body):
+        async for raw in self._events("/api/v1/chat/stream", self._chat_body(message, **options)):
             event = parse_event(raw)
             yield event
             if event["event"] in ("done", "error"):

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import email.utils
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypedDict
 
 import httpx
 import msgspec
@@ -285,6 +286,27 @@ class UploadSession(_Result):
     created_at: str
     files: list[SessionFile]
     documents: int
+
+
+class TurnOptions(TypedDict, total=False):
+    """A turn's agent settings; each is optional and the server's default applies when absent."""
+
+    agent: str | None
+    model: str | None
+    temperature: float | None
+    project_id: str | None
+    sources: list[str] | None
+    top_k: int | None
+
+
+class CompletionOptions(TurnOptions, total=False):
+    history: Sequence[dict[str, str] | tuple[str, str]] | None
+    """The earlier turns, as ``{"role", "content"}`` dicts or ``(role, content)`` pairs."""
+
+
+class ChatOptions(TurnOptions, total=False):
+    session_id: str | None
+    """The session to continue (from an earlier answer); none starts a new one."""
 
 
 def convert(data: Any, kind: type[Any]) -> Any:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 import json
 import time
+import typing
 
 import httpx
 import jwt
@@ -17,6 +18,7 @@ from routeur.client import (
     AuthenticationError,
     BadRequestError,
     ChatAnswer,
+    ChatOptions,
     Completion,
     NotFoundError,
     PermissionDeniedError,
@@ -27,7 +29,7 @@ from routeur.client import (
     ServerError,
     UnsupportedMediaTypeError,
 )
-from tests.api_support import ServerProcess, free_port, ingest_demo
+from tests.api_support import ServerProcess, free_port, start_demo_server
 from tests.openai_stub import StubServer
 
 PORT_QUESTION = "Sur quel port le serveur écoute-t-il par défaut ?"
@@ -37,23 +39,11 @@ NOTE = b"# Coffre\n\nLe mot de passe du coffre fort est zebulon-quarante-deux, c
 
 
 @pytest.fixture(scope="module")
-def stub():
-    with StubServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 async def server(settings_factory, stub):
     settings = settings_factory("client")
-    await ingest_demo(settings)
-    models_file = settings.data_dir / "models.json"
-    models_file.write_text(json.dumps(stub.models_file_entries(include_paced=True)))
-    process = ServerProcess(
-        settings.data_dir,
-        ROUTEUR_EXTRA_MODELS_FILE=str(models_file),
-        ROUTEUR_RATE_LIMIT_PER_MINUTE="1000",
-        ROUTEUR_CLIENTS=json.dumps([TEAM]),
-    ).start()
+    process = await start_demo_server(
+        settings, stub.models_file_entries(include_paced=True), ROUTEUR_RATE_LIMIT_PER_MINUTE="1000", ROUTEUR_CLIENTS=json.dumps([TEAM])
+    )
     process.data_dir = settings.data_dir
     yield process
     process.stop()
@@ -392,5 +382,6 @@ def test_sync_methods_keep_the_async_signatures_and_docs():
         sync, original = getattr(RouteurClient, name), getattr(AsyncRouteurClient, name)
         assert sync.__doc__ == original.__doc__
         assert list(inspect.signature(sync).parameters) == list(inspect.signature(original).parameters)
-    assert "session_id" in inspect.signature(RouteurClient.chat_stream).parameters
+    options = inspect.signature(RouteurClient.chat_stream).parameters["options"]
+    assert options.annotation == "Unpack[ChatOptions]" and "session_id" in typing.get_type_hints(ChatOptions)
     assert str(inspect.signature(RouteurClient.chat_stream).return_annotation) == "Iterator[StreamEvent]"

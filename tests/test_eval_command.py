@@ -25,9 +25,7 @@ def _env(data_dir: Path) -> dict[str, str]:
 
 
 def _eval(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [ROUTEUR, "eval", str(DATASET), *args], cwd=ROOT, env=_env(data_dir), capture_output=True, text=True, timeout=600
-    )
+    return subprocess.run([ROUTEUR, "eval", str(DATASET), *args], cwd=ROOT, env=_env(data_dir), capture_output=True, text=True, timeout=600)
 
 
 def _rows(path: Path) -> list[dict]:
@@ -87,7 +85,18 @@ def test_eval_against_a_server_gives_the_same_answers(in_process, tmp_path):
     server = ServerProcess(tmp_path, ROUTEUR_RATE_LIMIT_PER_MINUTE="1000").start()  # an empty store: --ingest uploads the corpus
     try:
         output = tmp_path / "server-results.jsonl"
-        done = _eval(tmp_path / "cli", "--server", server.url, "--ingest", "demo/corpus", "--concurrency", "4", "--output", str(output), "--no-progress")
+        done = _eval(
+            tmp_path / "cli",
+            "--server",
+            server.url,
+            "--ingest",
+            "demo/corpus",
+            "--concurrency",
+            "4",
+            "--output",
+            str(output),
+            "--no-progress",
+        )
     finally:
         server.stop()
     assert done.returncode == 0, done.stderr[-3000:]

@@ -104,7 +104,14 @@ def test_summary_means_and_p95_skip_what_does_not_apply():
         for n, (hit, latency) in enumerate(zip(hits, latencies, strict=True)):
             example = Example(id=f"q{n}", question="q", file_ids=["api"] if hit is not None else [])
             cited = ("api",) if hit else ("faq",) if hit == 0 else ()
-            rows.append(make_row(agent, example, answer("x", *cited, metadata={"latency_s": latency}), ev.score(example, answer("x", *cited, metadata={"latency_s": latency}), k=5)))
+            rows.append(
+                make_row(
+                    agent,
+                    example,
+                    answer("x", *cited, metadata={"latency_s": latency}),
+                    ev.score(example, answer("x", *cited, metadata={"latency_s": latency}), k=5),
+                )
+            )
     summary = summarize(rows)
     assert summary["V1"]["hit_at_k"].mean == pytest.approx(2 / 3) and summary["V1"]["hit_at_k"].n == 3
     assert summary["V2"]["hit_at_k"].mean == 1.0

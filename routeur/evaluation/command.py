@@ -30,7 +30,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", help="Chat model of the agents (default: settings)")
     parser.add_argument("--top-k", type=int, default=None, help="Passages per search, and the k of hit@k (default: settings)")
     parser.add_argument("--judge", help="LLM judge model, or 'none' (default: ROUTEUR_EVAL_JUDGE_MODEL, else a configured provider's)")
-    parser.add_argument("--ingest", type=Path, nargs="+", metavar="PATH", help="Ingest these files or folders into the dataset's projects first")
+    parser.add_argument(
+        "--ingest", type=Path, nargs="+", metavar="PATH", help="Ingest these files or folders into the dataset's projects first"
+    )
     parser.add_argument("--output", type=Path, default=Path("eval-results.jsonl"), help="Per-question results (default: %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="No progress bar")
     parser.add_argument("--no-langsmith", action="store_true", help="Stay local even when LANGSMITH_API_KEY is set")
@@ -52,7 +54,9 @@ def make_judge(name: str | None, settings: Settings) -> evaluators.Judge | None:
 
 
 @asynccontextmanager
-async def open_targets(args: argparse.Namespace, agents: Sequence[str], examples: Sequence[Example], settings: Settings) -> AsyncIterator[list[Target]]:
+async def open_targets(
+    args: argparse.Namespace, agents: Sequence[str], examples: Sequence[Example], settings: Settings
+) -> AsyncIterator[list[Target]]:
     """The agents to evaluate, with the dataset's projects ingested first when asked."""
     projects = sorted({e.project_id for e in examples})
     top_k = args.top_k or settings.top_k
@@ -106,7 +110,9 @@ async def evaluate(args: argparse.Namespace) -> int:
     return 1 if failed == len(rows) else 0
 
 
-async def run(args: argparse.Namespace, examples: Sequence[Example], targets: Sequence[Target], *, top_k: int, judge: evaluators.Judge | None) -> list[EvalRow]:
+async def run(
+    args: argparse.Namespace, examples: Sequence[Example], targets: Sequence[Target], *, top_k: int, judge: evaluators.Judge | None
+) -> list[EvalRow]:
     """Locally, or as LangSmith experiments when ``LANGSMITH_API_KEY`` is set (and not refused)."""
     from routeur.evaluation.experiments import langsmith_client, run_on_langsmith
 
