@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from routeur.evaluation import load_dataset
-from tests.api_support import ROOT, ServerProcess
+from tests.api_support import ROOT, ServerProcess, free_port
 from tests.openai_stub import StubServer
 
 DATASET = ROOT / "demo" / "eval" / "questions.jsonl"
@@ -78,6 +78,14 @@ def test_eval_rejects_bad_arguments_clearly(tmp_path):
     bad.write_text('{"question": ""}\n', encoding="utf-8")
     done = subprocess.run([ROUTEUR, "eval", str(bad)], cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "bad.jsonl:1: question" in done.stderr
+
+
+def test_eval_says_what_cannot_serve_instead_of_failing_every_question(tmp_path):
+    unreachable = _eval(tmp_path, "--server", f"http://127.0.0.1:{free_port()}")
+    assert unreachable.returncode == 1 and "routeur eval: Cannot reach http://127.0.0.1:" in unreachable.stderr
+    assert "Traceback" not in unreachable.stderr
+    unknown_model = _eval(tmp_path, "--model", "gpt-9")
+    assert unknown_model.returncode == 1 and "Unknown model 'gpt-9'" in unknown_model.stderr
 
 
 def test_eval_against_a_server_gives_the_same_answers(in_process, tmp_path):

@@ -10,6 +10,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from graphs.registry import AGENTS
+from nodes.catalog import UnknownModelError
+from nodes.models import ModelUnavailableError
+from retrievers.base import StoreUnavailableError
+from routeur.client_types import RouteurError
 from routeur.evaluation import evaluators
 from routeur.evaluation.dataset import DatasetError, Example, load_dataset
 from routeur.evaluation.report import summarize, summary_table, write_results
@@ -101,8 +105,13 @@ async def evaluate(args: argparse.Namespace) -> int:
         print(f"routeur eval: {exc}", file=sys.stderr)
         return 2
     top_k = args.top_k or settings.top_k
-    async with open_targets(args, agents, examples, settings) as targets:
-        rows = await run(args, examples, targets, top_k=top_k, judge=judge)
+    try:
+        async with open_targets(args, agents, examples, settings) as targets:
+            rows = await run(args, examples, targets, top_k=top_k, judge=judge)
+    except (RouteurError, StoreUnavailableError, ModelUnavailableError, UnknownModelError) as exc:
+        # The server, the store or the model cannot serve at all: say so, not one failure per question.
+        print(f"routeur eval: {exc}", file=sys.stderr)
+        return 1
     print(summary_table(summarize(rows), k=top_k))
     path = write_results(rows, args.output)
     failed = sum(r.error is not None for r in rows)
