@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from routeur.evaluation import evaluators
 from routeur.evaluation.dataset import Example
-from routeur.evaluation.runner import EvalRow, make_row, project_files_of
+from routeur.evaluation.runner import EvalRow, make_row, project_files_of, score_answer
 from routeur.evaluation.targets import Answer, Target
 
 if TYPE_CHECKING:
@@ -110,18 +110,19 @@ async def run_on_langsmith(
             result = await target.answer(Example(question=inputs["question"], project_id=inputs["project_id"], sources=inputs["sources"]))
             return {"answer": result.answer, "sources": result.sources, "metadata": result.metadata, "error": result.error}
 
-        async def scores(run: Any, example: Any, target: Target = target) -> dict[str, Any]:
+        scored: dict[str, dict[str, Any]] = {}
+
+        async def scores(run: Any, example: Any, target: Target = target, scored: dict[str, dict[str, Any]] = scored) -> dict[str, Any]:
             mine = ours[str(example.id)]
-            results = evaluators.score(mine, _answer_of(run.outputs), k=k, project_files=files[(target.agent, mine.project_id)])
-            if judge is not None:
-                results.update(await judge(mine, _answer_of(run.outputs)))
-            keys = {m.key for m in evaluators.METRICS}
-            comments = {"judge_score": results.get("judge_reasoning")}
+            results = await score_answer(
+                mine, _answer_of(run.outputs), k=k, project_files=files[(target.agent, mine.project_id)], judge=judge
+            )
+            scored[str(example.id)] = results
             return {
                 "results": [
-                    {"key": key, "score": value, "comment": comments.get(key)}
-                    for key, value in results.items()
-                    if key in keys and value is not None
+                    {"key": m.key, "score": results[m.key], "comment": results.get("judge_reasoning") if m.key == "judge_score" else None}
+                    for m in evaluators.METRICS
+                    if results.get(m.key) is not None
                 ]
             }
 
@@ -137,12 +138,8 @@ async def run_on_langsmith(
         async for result in experiment:
             example = ours[str(result["example"].id)]
             answer_ = _answer_of(result["run"].outputs)
-            found = {r.key: r for r in result["evaluation_results"]["results"]}
-            details = evaluators.score(example, answer_, k=k, project_files=files[(target.agent, example.project_id)])
-            row = make_row(target.agent, example, answer_, details)
-            row.scores = {m.key: found[m.key].score if m.key in found else None for m in evaluators.METRICS}
-            if "judge_score" in found:
-                row.details["judge_reasoning"] = found["judge_score"].comment
+            results = scored[str(result["example"].id)]
+            row = make_row(target.agent, example, answer_, results)
             row.details["experiment"] = experiment.experiment_name
             rows[(target.agent, example.id)] = row
     client.flush()

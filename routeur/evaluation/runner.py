@@ -35,20 +35,14 @@ class EvalRow:
         return asdict(self)
 
 
-async def answer_and_score(
-    target: Target,
-    example: Example,
-    *,
-    k: int,
-    project_files: set[str] | None,
-    judge: evaluators.Judge | None = None,
-) -> tuple[Answer, dict[str, Any]]:
-    """One answer and all its scores and details."""
-    answer = await target.answer(example)
+async def score_answer(
+    example: Example, answer: Answer, *, k: int, project_files: set[str] | None, judge: evaluators.Judge | None = None
+) -> dict[str, Any]:
+    """All the scores of one answer and their details (the judge's too, when there is one)."""
     results = evaluators.score(example, answer, k=k, project_files=project_files)
     if judge is not None:
         results.update(await judge(example, answer))
-    return answer, results
+    return results
 
 
 def make_row(agent: str, example: Example, answer: Answer, results: dict[str, Any]) -> EvalRow:
@@ -87,7 +81,8 @@ async def run_evaluation(
 
     async def evaluate(pair: tuple[Target, Example]) -> EvalRow:
         target, example = pair
-        answer, results = await answer_and_score(target, example, k=k, project_files=files[(target.agent, example.project_id)], judge=judge)
+        answer = await target.answer(example)
+        results = await score_answer(example, answer, k=k, project_files=files[(target.agent, example.project_id)], judge=judge)
         return make_row(target.agent, example, answer, results)
 
     outcomes = await run_batch(pairs, evaluate, max_concurrent=concurrency, progress=progress, description="Evaluating")
