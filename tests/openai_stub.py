@@ -8,8 +8,7 @@ The model name picks the behaviour of generation calls (structured-output calls,
 - ``stub-error``: answers HTTP 500 before any token;
 - ``stub-hang``: never answers (the client's timeout must fire);
 - ``stub-stall``: streams 2 words, then stalls forever;
-- ``stub-paced``: streams 20 words at 30 ms each (for concurrency tests; opt in with
-  ``models_file_entries(include_paced=True)``).
+- ``stub-paced``: streams 20 words at 30 ms each (for concurrency tests).
 ``GET /stats`` reports what was sent, whether the client went away, and the most streams ever
 open at once (``max_concurrent_streams``; ``POST /stats/reset-peak`` restarts it from now).
 """
@@ -161,7 +160,7 @@ class StubServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def models_file_entries(self, timeout_s: float = 2.0, max_retries: int = 1, *, include_paced: bool = False) -> list[dict[str, Any]]:
+    def models_file_entries(self, timeout_s: float = 2.0, max_retries: int = 1) -> list[dict[str, Any]]:
         return [
             {
                 "name": name,
@@ -171,7 +170,7 @@ class StubServer:
                 "timeout_s": timeout_s,
                 "max_retries": max_retries,
             }
-            for name in ("stub-ok", "stub-fail", "stub-slow", "stub-error", "stub-hang", "stub-stall", *(("stub-paced",) if include_paced else ()))
+            for name in ("stub-ok", "stub-fail", "stub-slow", "stub-error", "stub-hang", "stub-stall", "stub-paced")
         ]
 
     def __enter__(self) -> StubServer:

@@ -42,7 +42,7 @@ NOTE = b"# Coffre\n\nLe mot de passe du coffre fort est zebulon-quarante-deux, c
 async def server(settings_factory, stub):
     settings = settings_factory("client")
     process = await start_demo_server(
-        settings, stub.models_file_entries(include_paced=True), ROUTEUR_RATE_LIMIT_PER_MINUTE="1000", ROUTEUR_CLIENTS=json.dumps([TEAM])
+        settings, stub.models_file_entries(), ROUTEUR_RATE_LIMIT_PER_MINUTE="1000", ROUTEUR_CLIENTS=json.dumps([TEAM])
     )
     process.data_dir = settings.data_dir
     yield process

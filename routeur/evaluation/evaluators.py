@@ -145,11 +145,10 @@ class Judge:
     """An LLM grading answers against the reference answer and facts (a real provider's model)."""
 
     def __init__(self, model: str, settings: Any = None):
-        from nodes.models import build_structured_model, ensure_available, is_offline
+        from nodes.models import build_structured_model, is_offline
 
         if is_offline(model):
             raise ValueError(f"'{model}' cannot judge: the judge needs a language model (e.g. gpt-4o-mini)")
-        ensure_available(model, settings)
         self.model = model
         self._llm = build_structured_model(model, Verdict, settings)
 
@@ -174,12 +173,14 @@ class Judge:
 def default_judge_model(settings: Any) -> str | None:
     """The judge when none is named: the configured one, else a small model of a provider whose key
     is set; with no real provider there is no judge (fact recall still grades answers)."""
-    import os
+    from nodes.models import ModelUnavailableError, ensure_available
 
     if settings.eval_judge_model:
         return settings.eval_judge_model
-    if settings.openai_api_key is not None or os.environ.get("OPENAI_API_KEY"):
-        return "gpt-4o-mini"
-    if settings.mistral_api_key is not None or os.environ.get("MISTRAL_API_KEY"):
-        return "mistral-small-latest"
+    for model in ("gpt-4o-mini", "mistral-small-latest"):
+        try:
+            ensure_available(model, settings)
+        except ModelUnavailableError:
+            continue
+        return model
     return None

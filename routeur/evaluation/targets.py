@@ -43,16 +43,16 @@ class GraphTarget:
     """The agent's graph, run here on this process's store, measured as the API measures it."""
 
     def __init__(self, agent: str, *, store: DocumentStore, settings: Settings, model: str | None = None, top_k: int | None = None):
-        from nodes.models import ensure_available, get_catalog
+        from nodes.models import ensure_available
 
-        self.agent = get_agent(agent).type
+        spec = get_agent(agent)
+        self.agent = spec.type
         self.model = model or settings.default_model
-        get_catalog().get(self.model)
-        ensure_available(self.model, settings)
+        ensure_available(self.model, settings)  # unknown or unconfigured: fail now, not on every question
         self.store = store
         self.settings = settings
         self.top_k = top_k or settings.top_k
-        self.graph = get_agent(agent).build(None)
+        self.graph = spec.build(None)
 
     async def answer(self, example: Example) -> Answer:
         from api.runs import measured_events
