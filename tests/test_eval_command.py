@@ -74,6 +74,9 @@ def test_eval_scores_follow_from_the_answers(in_process):
 def test_eval_rejects_bad_arguments_clearly(tmp_path):
     unknown = _eval(tmp_path, "--agents", "V9")
     assert unknown.returncode == 2 and "Unknown agent(s) V9" in unknown.stderr
+    keyless_judge = _eval(tmp_path, "--judge", "gpt-4o-mini")
+    assert keyless_judge.returncode == 2 and "'gpt-4o-mini' needs ROUTEUR_OPENAI_API_KEY" in keyless_judge.stderr
+    assert "Traceback" not in keyless_judge.stderr
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": ""}\n', encoding="utf-8")
     done = subprocess.run([ROUTEUR, "eval", str(bad)], cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=120)

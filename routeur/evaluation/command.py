@@ -101,7 +101,7 @@ async def evaluate(args: argparse.Namespace) -> int:
         if args.concurrency < 1:
             raise ValueError("--concurrency must be at least 1")
         judge = make_judge(args.judge, settings)
-    except (DatasetError, ValueError, KeyError) as exc:
+    except (DatasetError, ValueError, KeyError, ModelUnavailableError) as exc:
         print(f"routeur eval: {exc}", file=sys.stderr)
         return 2
     top_k = args.top_k or settings.top_k
