@@ -21,6 +21,7 @@ from pathlib import Path
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from benchmarks.common import ms, print_table, summary
+from retrievers.base import Chunk
 from retrievers.embeddings import LocalEmbeddings
 from retrievers.ingestion import ingest_bytes
 from retrievers.qdrant import QdrantDocumentStore
@@ -46,7 +47,7 @@ async def fill(store: QdrantDocumentStore, chunks: int, rng: random.Random) -> d
         file_id = f"file-{index:05d}"
         await store.upsert_file(
             project_id=project, file_id=file_id, title=f"Doc {index}", url=None,
-            chunks=[text(rng) for _ in range(CHUNKS_PER_FILE)],
+            chunks=[Chunk(text(rng)) for _ in range(CHUNKS_PER_FILE)],
         )  # fmt: skip
         files[project].append(file_id)
     return files

@@ -6,12 +6,30 @@ limits in FIELD_NOTES) without touching them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from typing_extensions import TypedDict
 
 SearchMode = Literal["dense", "sparse", "hybrid"]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One passage of a file as ingestion cuts it: its text, where it sits in the document
+    (``section`` is the heading path, ``"Guide › Installation › Linux"``; ``page`` is 1-based for
+    paginated formats), so answers can cite a section and a page."""
+
+    text: str
+    section: str = ""
+    page: int | None = None
+
+    def indexed_text(self, title: str) -> str:
+        """What stores embed and index: the chunk found by its document's name and heading path
+        as well as by its own words. Every store uses this one definition, so they rank alike."""
+        context = " › ".join(part for part in (title, self.section) if part)
+        return f"{context}\n{self.text}" if context else self.text
 
 
 class Hit(TypedDict):
@@ -25,6 +43,8 @@ class Hit(TypedDict):
     chunk_index: int
     text: str
     score: float
+    section: str
+    page: int | None
 
 
 @dataclass(frozen=True)
@@ -49,7 +69,7 @@ class DocumentStore(Protocol):
         file_id: str,
         title: str,
         url: str | None,
-        chunks: list[str],
+        chunks: Sequence[Chunk],
     ) -> int:
         """Write all chunks of one file, replacing any earlier version; returns the chunk count."""
         ...

@@ -17,7 +17,7 @@ from pathlib import Path, PurePath
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from retrievers.base import DocumentStore
+from retrievers.base import Chunk, DocumentStore
 from retrievers.loaders import (
     MARKDOWN_EXTENSIONS,
     SUPPORTED_EXTENSIONS,
@@ -134,7 +134,9 @@ async def ingest_bytes(
     document, chunks = await asyncio.to_thread(prepare, filename, data, settings)
     file_id = file_id_for(project_id, filename)
     final_title = title or document.title
-    count = await store.upsert_file(project_id=project_id, file_id=file_id, title=final_title, url=url, chunks=chunks)
+    count = await store.upsert_file(
+        project_id=project_id, file_id=file_id, title=final_title, url=url, chunks=[Chunk(text) for text in chunks]
+    )
     return IngestResult(file_id, final_title, url, count, time.perf_counter() - started, filename)
 
 

@@ -18,7 +18,7 @@ import logging
 import threading
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -29,7 +29,7 @@ from langchain_core.embeddings import Embeddings
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from retrievers.base import FileInfo, Hit, SearchMode, StoreUnavailableError
+from retrievers.base import Chunk, FileInfo, Hit, SearchMode, StoreUnavailableError
 from retrievers.embeddings import embeddings_slug, vector_size
 from retrievers.sparse import SparseEncoder, SparseVector
 from routeur.settings import Settings
@@ -53,8 +53,9 @@ def point_id(project_id: str, file_id: str, ingest_id: str, chunk_index: int) ->
     return str(uuid.uuid5(POINT_NAMESPACE, f"{project_id}\x1f{file_id}\x1f{ingest_id}\x1f{chunk_index}"))
 
 
-def content_hash(title: str, url: str | None, chunks: list[str]) -> str:
-    return hashlib.sha256(json.dumps([title, url, chunks], ensure_ascii=False).encode()).hexdigest()[:32]
+def content_hash(title: str, url: str | None, chunks: Sequence[Chunk]) -> str:
+    parts = [[c.text, c.section, c.page] for c in chunks]
+    return hashlib.sha256(json.dumps([title, url, parts], ensure_ascii=False).encode()).hexdigest()[:32]
 
 
 class QdrantDocumentStore:
@@ -187,7 +188,7 @@ class QdrantDocumentStore:
     # -- writes -------------------------------------------------------------------------------
 
     async def upsert_file(
-        self, *, project_id: str, file_id: str, title: str, url: str | None, chunks: list[str]
+        self, *, project_id: str, file_id: str, title: str, url: str | None, chunks: Sequence[Chunk]
     ) -> int:
         """Write the new version under a fresh ``ingest_id``, then delete the file's other points.
 
@@ -227,21 +228,20 @@ class QdrantDocumentStore:
         file_id: str,
         title: str,
         url: str | None,
-        chunks: list[str],
+        chunks: Sequence[Chunk],
         ingest_id: str,
         digest: str,
     ) -> None:
         created_at = datetime.now(UTC).isoformat(timespec="seconds")
         for start in range(0, len(chunks), self.batch_size):
             batch = chunks[start : start + self.batch_size]
-            dense = await self._embeddings.aembed_documents(batch)
+            dense = await self._embeddings.aembed_documents([chunk.text for chunk in batch])
             points = [
                 models.PointStruct(
                     id=point_id(project_id, file_id, ingest_id, index),
                     vector={
                         DENSE: vector,
-                        # The title is indexed with each chunk: a chunk is found by its document's name.
-                        SPARSE: _qdrant_sparse(self._sparse.encode_document(f"{title}\n{text}")),
+                        SPARSE: _qdrant_sparse(self._sparse.encode_document(chunk.indexed_text(title))),
                     },
                     payload={
                         "project_id": project_id,
@@ -249,13 +249,15 @@ class QdrantDocumentStore:
                         "title": title,
                         "url": url,
                         "chunk_index": index,
-                        "text": text,
+                        "text": chunk.text,
+                        "section": chunk.section,
+                        "page": chunk.page,
                         "created_at": created_at,
                         "ingest_id": ingest_id,
                         "content_hash": digest,
                     },
                 )
-                for index, text, vector in zip(range(start, start + len(batch)), batch, dense, strict=True)
+                for index, chunk, vector in zip(range(start, start + len(batch)), batch, dense, strict=True)
             ]
             await self._run(self._client.upsert, self.collection, points=points, wait=True)
 
@@ -393,4 +395,6 @@ def _hit(point: models.ScoredPoint) -> Hit:
         chunk_index=int(payload.get("chunk_index", 0)),
         text=payload.get("text", ""),
         score=float(point.score),
+        section=payload.get("section") or "",
+        page=payload.get("page"),
     )
