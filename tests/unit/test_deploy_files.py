@@ -255,3 +255,20 @@ def test_proxy_configuration_is_valid_caddy_balancing_over_the_api_service(compo
     assert proxy["flush_interval"] == -1, "SSE must not be buffered"
     mount = f"./{CADDYFILE.relative_to(ROOT)}:/etc/caddy/Caddyfile:ro"
     assert mount in compose["services"]["proxy"]["volumes"]
+
+
+def test_readme_env_snippet_gives_every_secret_compose_requires(compose, tmp_path, monkeypatch):
+    """The Deploy section's ``.env`` snippet, run as written, satisfies compose and production mode."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    deploy = readme.split("\n## Deploy\n", 1)[1].split("\n## ", 1)[0]
+    block = next(b for b in re.findall(r"```bash\n(.*?)```", deploy, flags=re.S) if "cat > .env" in b)
+    snippet = block[: block.index("\nEOF\n") + len("\nEOF\n")]
+    subprocess.run(["bash", "-euc", snippet], cwd=tmp_path, check=True, timeout=60)
+    dotenv = dict(line.split("=", 1) for line in (tmp_path / ".env").read_text().splitlines())
+    required = {m["name"] for m in REQUIRED.finditer(COMPOSE.read_text(encoding="utf-8"))}
+    assert required <= set(dotenv)
+    for name in env_names(Settings):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ROUTEUR_ENVIRONMENT", "production")
+    settings = Settings(_env_file=tmp_path / ".env")
+    assert settings.production_problems() == [] and settings.clients
