@@ -25,62 +25,62 @@ class ClientCredentials(BaseModel):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ROUTEUR_", env_file=".env", extra="ignore")
 
-    environment: Literal["development", "production"] = "development"
-    data_dir: Path = Path("data")
+    environment: Literal["development", "production"] = Field(default="development", description="development issues tokens without credentials; production refuses to start without ROUTEUR_JWT_SECRET and ROUTEUR_CLIENTS")
+    data_dir: Path = Field(default=Path("data"), description="Where the embedded store, SQLite sessions, upload sessions and the development JWT secret live")
 
     # Vector store: embedded Qdrant on a path unless a server URL is given.
-    qdrant_url: str | None = None
-    qdrant_api_key: SecretStr | None = None
+    qdrant_url: str | None = Field(default=None, description="Qdrant server URL (e.g. http://qdrant:6333); unset: the embedded store on a path, one process at a time")
+    qdrant_api_key: SecretStr | None = Field(default=None, description="API key of the Qdrant server")
     qdrant_path: Path | None = Field(default=None, description="Defaults to <data_dir>/qdrant")
     collection: str | None = Field(default=None, description="Defaults to one per embedding model")
 
     # Embeddings: the local model shipped on PyPI, or a provider's API.
-    embeddings_provider: Literal["local", "openai", "mistral"] = "local"
-    embeddings_model: str | None = None
-    chunk_size: int = 900
-    chunk_overlap: int = 120
+    embeddings_provider: Literal["local", "openai", "mistral"] = Field(default="local", description="local: all-MiniLM-L6-v2 shipped on PyPI, no key; openai / mistral need that provider's key")
+    embeddings_model: str | None = Field(default=None, description="Provider's embedding model (default text-embedding-3-small / mistral-embed); ignored for local")
+    chunk_size: int = Field(default=900, description="Characters per chunk at ingestion")
+    chunk_overlap: int = Field(default=120, description="Characters shared by consecutive chunks (smaller than ROUTEUR_CHUNK_SIZE)")
 
     # Chat models.
-    default_model: str = "local-extractive"
-    default_agent: Literal["V1", "V2"] = "V2"
-    openai_api_key: SecretStr | None = None
-    openai_base_url: str | None = None
-    mistral_api_key: SecretStr | None = None
+    default_model: str = Field(default="local-extractive", description="Chat model of requests that name none: a catalog name (GET /models), e.g. gpt-4o-mini for a real LLM")
+    default_agent: Literal["V1", "V2"] = Field(default="V2", description="Agent of requests that name none")
+    openai_api_key: SecretStr | None = Field(default=None, description="OpenAI key for chat models and embeddings (OPENAI_API_KEY works too for chat)")
+    openai_base_url: str | None = Field(default=None, description="Another base URL for the built-in OpenAI models and embeddings (a proxy or a compatible gateway)")
+    mistral_api_key: SecretStr | None = Field(default=None, description="Mistral key for chat models and embeddings (MISTRAL_API_KEY works too for chat)")
     extra_models_file: Path | None = Field(
         default=None, description="JSON list of OpenAI-compatible models (name, base_url, api_key_env, ...)"
     )
-    model_timeout_s: float = 60.0
-    model_max_retries: int = 2
+    model_timeout_s: float = Field(default=60.0, description="Seconds a model call may take; a models-file entry's timeout_s overrides it")
+    model_max_retries: int = Field(default=2, description="Retries of a failed model call, before the first token only; a models-file entry's max_retries overrides it")
 
     # Answer metrics: EcoLogits electricity-mix zone (ISO 3166-1 alpha-3, or WOR for world average).
-    electricity_mix_zone: str = "WOR"
+    electricity_mix_zone: str = Field(default="WOR", description="EcoLogits electricity-mix zone for emissions: ISO 3166-1 alpha-3 (FRA, DEU...) or WOR for the world average")
 
     # API.
-    host: str = "127.0.0.1"
-    port: int = 7860
-    title: str = "Routeur IA API"
-    jwt_secret: SecretStr | None = None
-    jwt_ttl_s: int = 3600
+    host: str = Field(default="127.0.0.1", description="Address routeur serve listens on (0.0.0.0 in a container)")
+    port: int = Field(default=7860, description="Port routeur serve listens on")
+    title: str = Field(default="Routeur IA API", description="Service name in /health and the OpenAPI schema")
+    jwt_secret: SecretStr | None = Field(default=None, description="Token signing key, 32+ characters, required in production; development generates one under the data dir")
+    jwt_ttl_s: int = Field(default=3600, description="Lifetime of an issued token in seconds")
     clients: list[ClientCredentials] = Field(
         default=[], description='JSON list: [{"id": ..., "secret": ..., "projects": [...]}]'
     )
     dev_projects: list[str] = Field(default=["default"], description="Projects a development token may use")
-    rate_limit_per_minute: int = 10
+    rate_limit_per_minute: int = Field(default=10, description="Chat and completion requests per client per minute")
     trust_forwarded_for: bool = Field(default=False, description="Rate-limit by X-Forwarded-For (behind a proxy)")
-    max_message_chars: int = 8000
-    max_request_bytes: int = 25 * 1024 * 1024
-    max_upload_bytes: int = 20 * 1024 * 1024
-    page_size_max: int = 200
-    cors_origins: list[str] = []
+    max_message_chars: int = Field(default=8000, description="Longest message accepted (400 beyond)")
+    max_request_bytes: int = Field(default=25 * 1024 * 1024, description="Largest request body (413 beyond)")
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, description="Largest uploaded file (413 beyond)")
+    page_size_max: int = Field(default=200, description="Largest page_size of the document listing")
+    cors_origins: list[str] = Field(default=[], description='JSON list of origins allowed by CORS, e.g. ["https://app.example.com"]; empty: no CORS headers')
     sessions_path: Path | None = Field(default=None, description="Defaults to <data_dir>/sessions.sqlite")
-    postgres_url: SecretStr | None = None
+    postgres_url: SecretStr | None = Field(default=None, description="PostgreSQL URL for sessions (needs the postgres extra); unset: SQLite under the data dir")
 
     # Retrieval defaults.
-    top_k: int = 5
-    max_search_rounds: int = 2
+    top_k: int = Field(default=5, description="Passages retrieved per search")
+    max_search_rounds: int = Field(default=2, description="V2: extra searches with a reformulated query when too few passages are relevant")
 
     # Evaluation: the LLM judge (default: a small model of a provider whose key is set, else none).
-    eval_judge_model: str | None = None
+    eval_judge_model: str | None = Field(default=None, description="routeur eval's LLM judge; default: gpt-4o-mini or mistral-small-latest when that key is set, else none")
 
     def resolved_qdrant_path(self) -> Path:
         return self.qdrant_path or self.data_dir / "qdrant"
