@@ -1,7 +1,9 @@
 """Typed configuration, read once from the environment (prefix ``ROUTEUR_``) and ``.env``.
 
-Every layer (retrievers, nodes, API, CLI) reads the same ``Settings`` through ``get_settings()``;
-tests build their own ``Settings`` and pass it explicitly instead of mutating globals.
+Read once, then passed: the API app, the CLI and an evaluation each hold one ``Settings`` and
+hand it on (``graphs.dependencies.RunDependencies`` carries it into every run). ``get_settings()``
+is for the entry points only (``routeur serve``/``ask``/``eval``, ``langgraph dev``); tests build
+their own ``Settings``.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class Settings(BaseSettings):
 
     # Chat models.
     default_model: str = "local-extractive"
-    default_agent: Literal["V1", "V2"] = "V2"
+    default_agent: Literal["V1", "V2"] = Field(default="V2", description="Agent of a request that names none")
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     mistral_api_key: SecretStr | None = None
@@ -70,7 +72,6 @@ class Settings(BaseSettings):
     max_message_chars: int = 8000
     max_request_bytes: int = 25 * 1024 * 1024
     max_upload_bytes: int = 20 * 1024 * 1024
-    page_size_max: int = 200
     cors_origins: list[str] = []
     sessions_path: Path | None = Field(default=None, description="Defaults to <data_dir>/sessions.sqlite")
     postgres_url: SecretStr | None = None

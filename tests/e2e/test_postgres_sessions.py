@@ -13,7 +13,7 @@ from litestar.testing import AsyncTestClient
 from pydantic import SecretStr
 
 from api.app import create_app
-from tests.api_support import free_port, ingest_demo
+from tests.support.api_support import free_port, ingest_demo
 
 PG_BIN = Path("/usr/local/bin")
 

@@ -14,7 +14,7 @@ from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from retrievers.base import StoreUnavailableError
-from tests.api_support import ingest_demo, sse_events, start_demo_server
+from tests.support.api_support import ingest_demo, sse_events, start_demo_server
 
 QUESTION = "Sur quel port le serveur écoute-t-il par défaut ?"
 PACED_TOKENS = 20
@@ -27,7 +27,7 @@ async def server(settings_factory, stub):
         {
             "name": "paced",
             "provider": "python",
-            "factory": "nodes.testing:paced_model",
+            "factory": "nodes.models.testing:paced_model",
             "options": {"tokens": PACED_TOKENS, "delay_s": 0.005},
         }
     ]
