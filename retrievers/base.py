@@ -1,7 +1,7 @@
 """The narrow interface between the agents and whatever stores their documents.
 
-Nodes and the API only see ``DocumentStore``: the embedded engine can change (see the local-mode
-limits in FIELD_NOTES) without touching them.
+Nodes and the API only see ``DocumentStore``: the embedded engine can change (embedded local mode is
+single-process and slow on large collections; a Qdrant server is not) without touching them.
 """
 
 from __future__ import annotations

@@ -105,7 +105,7 @@ def _default_catalog() -> ModelCatalog:
 
 
 class AnswerMetrics:
-    """Clock and usage of one answer; ``finish()`` gives the ``metadata`` figures of seed 000."""
+    """Clock and usage of one answer; ``finish()`` gives the ``metadata`` figures every answer reports."""
 
     def __init__(self, electricity_mix_zone: str = "WOR", catalog: ModelCatalog | None = None):
         self.zone = electricity_mix_zone
