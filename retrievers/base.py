@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from typing_extensions import TypedDict
 
@@ -61,6 +61,7 @@ class StoreUnavailableError(RuntimeError):
     """The vector store cannot be reached or opened (locked path, server down)."""
 
 
+@runtime_checkable
 class DocumentStore(Protocol):
     async def upsert_file(
         self,
