@@ -135,12 +135,12 @@ async def test_models_agents_health_and_schema(client, auth):
 async def test_readiness_reports_an_unavailable_store(client, monkeypatch):
     from retrievers.base import StoreUnavailableError
 
-    services = client.app.state.services
+    store = client.app.state.run_dependencies.store
 
     async def down() -> None:
         raise StoreUnavailableError("Qdrant at http://qdrant:6333 is unavailable")
 
-    monkeypatch.setattr(services.store, "ping", down)
+    monkeypatch.setattr(store, "ping", down)
     ready = await client.get("/health/ready")
     assert ready.status_code == 503 and ready.json()["checks"]["vector_store"]["ok"] is False
 
@@ -219,20 +219,19 @@ async def test_chat_form_and_json_sessions_and_clear(client, auth):
 
     follow = (await client.post("/api/v1/chat", headers=auth, json={"message": "Et la limite de requêtes par minute ?", "sessionId": first["sessionId"]})).json()
     assert follow["sessionId"] == first["sessionId"] and "10 requêtes" in follow["content"]
-    services = client.app.state.services
+    graphs = client.app.state.graphs
     thread = {"configurable": {"thread_id": f"user:{first['sessionId']}"}}
-    state = await services.graphs["V2"].aget_state(thread)
+    state = await graphs.sessions["V2"].aget_state(thread)
     assert len(state.values["messages"]) == 4
 
     cleared = (await client.post("/api/v1/chat", headers=auth, data={"sessionId": first["sessionId"], "clear": "true"})).json()
     assert cleared == {"status": "ok", "sessionId": first["sessionId"], "cleared": True}
-    assert (await services.graphs["V2"].aget_state(thread)).values == {}
+    assert (await graphs.sessions["V2"].aget_state(thread)).values == {}
 
 
 async def test_sessions_are_private_to_their_caller(client, auth, demo_settings):
     first = (await client.post("/api/v1/chat", headers=auth, data={"message": PORT_QUESTION})).json()
-    services = client.app.state.services
-    other = services.graphs["V2"]
+    other = client.app.state.graphs.sessions["V2"]
     state = await other.aget_state({"configurable": {"thread_id": f"someone-else:{first['sessionId']}"}})
     assert state.values == {}
 

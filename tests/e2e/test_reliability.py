@@ -103,7 +103,7 @@ async def test_store_outage_is_reported_and_the_next_request_succeeds(settings_f
     await ingest_demo(settings)
     async with AsyncTestClient(create_app(settings)) as client:
         headers = {"Authorization": f"Bearer {(await client.post('/auth/token')).json()['access_token']}"}
-        store = client.app.state.services.store
+        store = client.app.state.run_dependencies.store
         real_search = store.search
 
         async def down(*args, **kwargs):
