@@ -1,5 +1,7 @@
-"""The Litestar application: routes, auth, rate limiting, error envelope, and the services
-(store, checkpointer, compiled graphs) opened for the app's lifetime."""
+"""The Litestar application: routes, auth, rate limiting, error envelope, and what handlers
+depend on, opened for the app's lifetime and injected one by one: ``settings``, ``store``,
+``models``, ``run_dependencies`` (the three together, for agent runs), ``checkpointer``,
+``uploads``, ``graphs`` and ``token_issuer``."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
@@ -26,17 +29,23 @@ from api.routes.documents import DocumentsController
 from api.routes.health import HealthController
 from api.routes.search import SearchController
 from api.routes.upload_sessions import UploadSessionsController
-from api.services import AppServices
+from api.services.graphs import AgentGraphs, app_version
 from api.sessions import open_checkpointer
+from graphs.dependencies import RunDependencies
+from nodes.models.factory import ModelRegistry
 from retrievers import build_store
+from retrievers.base import DocumentStore
 from retrievers.uploads import UploadSessionStore
 from routeur.settings import Settings, get_settings
 
 logger = logging.getLogger("routeur.api")
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, *, models: ModelRegistry | None = None) -> Litestar:
+    """The app for ``settings`` (the process's when omitted: ``routeur serve``). Every run it
+    serves uses these settings and ``models`` (default: the registry these settings declare)."""
     settings = settings or get_settings()
+    models = models if models is not None else ModelRegistry(settings)
     if problems := settings.production_problems():
         raise RuntimeError("Refusing to start in production: " + "; ".join(problems))
     jwt_auth = build_jwt_auth(settings)
@@ -53,13 +62,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 open_checkpointer(settings) as checkpointer,
                 UploadSessionStore.open(settings.data_dir / "uploads.sqlite") as uploads,
             ):
-                app.state.services = AppServices(settings=settings, store=store, checkpointer=checkpointer, uploads=uploads)
+                app.state.run_dependencies = RunDependencies(settings=settings, store=store, models=models)
+                app.state.checkpointer = checkpointer
+                app.state.uploads = uploads
+                app.state.graphs = AgentGraphs(checkpointer)
                 yield
         finally:
             await asyncio.to_thread(store.close)
-
-    def services(state: State) -> AppServices:
-        return state.services
 
     return Litestar(
         route_handlers=[
@@ -73,7 +82,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SearchController,
         ],
         dependencies={
-            "services": Provide(services, sync_to_thread=False),
+            "settings": Provide(lambda: settings, sync_to_thread=False),
+            "models": Provide(lambda: models, sync_to_thread=False),
+            "store": Provide(provide_store, sync_to_thread=False),
+            "run_dependencies": Provide(provide_run_dependencies, sync_to_thread=False),
+            "checkpointer": Provide(provide_checkpointer, sync_to_thread=False),
+            "uploads": Provide(provide_uploads, sync_to_thread=False),
+            "graphs": Provide(provide_graphs, sync_to_thread=False),
             "token_issuer": Provide(lambda: issuer, sync_to_thread=False),
         },
         lifespan=[lifespan],
@@ -83,9 +98,32 @@ def create_app(settings: Settings | None = None) -> Litestar:
         cors_config=CORSConfig(allow_origins=settings.cors_origins) if settings.cors_origins else None,
         openapi_config=OpenAPIConfig(
             title=settings.title,
-            version=AppServices.__dataclass_fields__["version"].default_factory(),  # type: ignore[misc]
+            version=app_version(),
             path="/schema",
             render_plugins=[JsonRenderPlugin()],
         ),
         debug=False,
     )
+
+
+# What the lifespan opened, one provider per dependency (handlers name only what they use).
+
+
+def provide_run_dependencies(state: State) -> RunDependencies:
+    return state.run_dependencies
+
+
+def provide_store(state: State) -> DocumentStore:
+    return state.run_dependencies.store
+
+
+def provide_checkpointer(state: State) -> BaseCheckpointSaver:
+    return state.checkpointer
+
+
+def provide_uploads(state: State) -> UploadSessionStore:
+    return state.uploads
+
+
+def provide_graphs(state: State) -> AgentGraphs:
+    return state.graphs

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -16,8 +17,21 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.security.jwt import JWTAuth, Token
 
-from api.services import Principal
 from routeur.settings import Settings
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller, from a verified token."""
+
+    sub: str
+    projects: tuple[str, ...]
+    exp: int
+    type: str = "access"
+
+    def may_use(self, project_id: str) -> bool:
+        return "*" in self.projects or project_id in self.projects
+
 
 PUBLIC_PATHS = ["^/health", "^/schema", "^/auth/token$"]
 

@@ -1,4 +1,4 @@
-"""Every error leaves the API in one envelope, ``{"status": "error", "message": ...}`` (seed 004),
+"""Every error leaves the API in one envelope, ``{"status": "error", "message": ...}``,
 with the right status code and, for 429, a ``Retry-After`` header."""
 
 from __future__ import annotations
@@ -15,10 +15,14 @@ from litestar.exceptions import (
 )
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
+from graphs.registry import UnknownAgentError
+from nodes.models.catalog import UnknownModelError
+from nodes.models.factory import ModelUnavailableError
 from retrievers.base import StoreUnavailableError
 
 logger = logging.getLogger("routeur.api")
@@ -88,6 +92,16 @@ def store_unavailable_handler(request: Request[Any, Any, Any], exc: StoreUnavail
     return envelope(str(exc), HTTP_503_SERVICE_UNAVAILABLE)
 
 
+def unknown_name_handler(request: Request[Any, Any, Any], exc: UnknownModelError | UnknownAgentError) -> Response[dict[str, Any]]:
+    """A model or agent that does not exist is the caller's mistake: 400, with the valid names."""
+    return envelope(str(exc), HTTP_400_BAD_REQUEST)
+
+
+def model_unavailable_handler(request: Request[Any, Any, Any], exc: ModelUnavailableError) -> Response[dict[str, Any]]:
+    """A model this deployment has not configured (no provider key): 503, not the caller's fault."""
+    return envelope(str(exc), HTTP_503_SERVICE_UNAVAILABLE)
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     logger.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return envelope("Internal server error", HTTP_500_INTERNAL_SERVER_ERROR)
@@ -96,5 +110,8 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
 EXCEPTION_HANDLERS = {
     HTTPException: http_exception_handler,
     StoreUnavailableError: store_unavailable_handler,
+    UnknownModelError: unknown_name_handler,
+    UnknownAgentError: unknown_name_handler,
+    ModelUnavailableError: model_unavailable_handler,
     Exception: internal_error_handler,
 }

@@ -3,7 +3,7 @@
 The store is in memory (one process); several workers share limits through a Redis store:
 ``RateLimitConfig(..., store="redis")`` with a ``RedisStore`` registered in the app's stores.
 The limiter is moved in front of authentication so that floods of unauthenticated requests are
-counted too (FIELD_NOTES: the JWT middleware runs first otherwise)."""
+counted too (otherwise the JWT middleware runs first and rejects them uncounted)."""
 
 from __future__ import annotations
 

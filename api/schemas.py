@@ -1,24 +1,29 @@
-"""Request and response types of the chat routes, and the checks every turn passes before it
-reaches a graph (empty or oversized message, unknown model or agent, project scope)."""
+"""Every request and response body of the API, in one module. Range limits are typed
+(``msgspec.Meta``), so they are checked on decoding and published in the OpenAPI schema."""
 
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar.exceptions import (
-    HTTPException,
-    PermissionDeniedException,
-    ValidationException,
-)
-
-from api.services import AppServices, Principal
-from graphs.registry import AGENTS, DEFAULT_AGENT
-from nodes.models import ModelUnavailableError, ensure_available, get_catalog
+from litestar.datastructures import UploadFile
+from litestar.exceptions import ValidationException
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 MAX_SOURCES = 1000
+PAGE_SIZE_MAX = 200
+
+TopK = Annotated[int, msgspec.Meta(ge=1, le=50, description="Chunks retrieved per search")]
+Temperature = Annotated[float, msgspec.Meta(ge=0.0, le=2.0, description="Sampling temperature")]
+FileId = Annotated[str, msgspec.Meta(min_length=1)]
+Sources = Annotated[
+    list[FileId], msgspec.Meta(max_length=MAX_SOURCES, description="File ids to restrict the search to (at most 1000)")
+]
+
+
+# -- turns -----------------------------------------------------------------------------------
 
 
 class HistoryMessage(msgspec.Struct, forbid_unknown_fields=True):
@@ -27,31 +32,31 @@ class HistoryMessage(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class CompletionRequest(msgspec.Struct, forbid_unknown_fields=False):
-    """Seed 000's ``/completion`` body."""
+    """The ``/completion`` body: one message, the history the caller keeps, the agent options."""
 
     message: str
     model: str | None = None
-    agent: str = DEFAULT_AGENT
+    agent: str | None = None
     stream: bool = False
-    temperature: float | None = None
+    temperature: Temperature | None = None
     conversation_history: list[HistoryMessage] = []
     project_id: str | None = None
-    sources: list[str] | None = None
-    top_k: int | None = None
+    sources: Sources | None = None
+    top_k: TopK | None = None
 
 
 class ChatRequest(msgspec.Struct, forbid_unknown_fields=False):
-    """Seed 004's Fess-style chat body (form fields or JSON), plus the agent options."""
+    """The Fess-style chat body (form fields or JSON): a message in a session, plus the agent options."""
 
     message: str | None = None
     sessionId: str | None = None  # noqa: N815 - the wire contract's name
     clear: bool = False
-    agent: str = DEFAULT_AGENT
+    agent: str | None = None
     model: str | None = None
-    temperature: float | None = None
+    temperature: Temperature | None = None
     project_id: str | None = None
-    sources: list[str] | None = None
-    top_k: int | None = None
+    sources: Sources | None = None
+    top_k: TopK | None = None
 
 
 class Usage(msgspec.Struct):
@@ -90,44 +95,192 @@ class ClearedResponse(msgspec.Struct):
     cleared: bool
 
 
-def check_turn(services: AppServices, request: CompletionRequest | ChatRequest) -> tuple[str, str, str]:
-    """Reject what must never reach a graph; returns (message, model, agent) normalised."""
-    settings = services.settings
-    text = (request.message or "").strip()
-    if not text:
-        raise ValidationException("Message is required")
-    if len(text) > settings.max_message_chars:
-        raise ValidationException(f"Message is too long: {len(text)} characters, the limit is {settings.max_message_chars}")
-    model_name = request.model or settings.default_model
-    if model_name not in get_catalog():
-        raise ValidationException(f"Unknown model '{model_name}'. Valid models: {', '.join(get_catalog().names())}")
-    try:
-        ensure_available(model_name, settings)
-    except ModelUnavailableError as exc:
-        raise HTTPException(status_code=503, detail=str(exc)) from None
-    agent_name = request.agent or DEFAULT_AGENT
-    if agent_name not in AGENTS:
-        raise ValidationException(f"Unknown agent '{agent_name}'. Valid agents: {', '.join(AGENTS)}")
-    if request.temperature is not None and not 0.0 <= request.temperature <= 2.0:
-        raise ValidationException("temperature must be between 0 and 2")
-    if request.top_k is not None and not 1 <= request.top_k <= 50:
-        raise ValidationException("top_k must be between 1 and 50")
-    sources = request.sources
-    if sources is not None and (len(sources) > MAX_SOURCES or not all(isinstance(s, str) and s for s in sources)):
-        raise ValidationException(f"sources must be a list of at most {MAX_SOURCES} non-empty file ids")
-    return text, model_name, agent_name
-
-
-def resolve_project(principal: Principal, project_id: str | None) -> str:
-    """The project a turn searches: asked for and allowed by the token, else the token's first."""
-    if project_id is None:
-        return next((p for p in principal.projects if p != "*"), "default")
-    if not principal.may_use(project_id):
-        raise PermissionDeniedException(f"This token may not use project '{project_id}'")
-    return project_id
-
-
 def check_session_id(session_id: str) -> str:
     if not SESSION_ID.match(session_id):
         raise ValidationException("sessionId must be 1-128 letters, digits, '-' or '_'")
     return session_id
+
+
+# -- auth -----------------------------------------------------------------------------
+
+
+class TokenResponse(msgspec.Struct):
+    access_token: str
+    token_type: str
+    expires_in: int
+
+
+class TokenUser(msgspec.Struct):
+    sub: str
+    type: str
+    exp: int
+    projects: list[str]
+
+
+class VerifyResponse(msgspec.Struct):
+    valid: bool
+    user: TokenUser
+
+
+# -- catalog --------------------------------------------------------------------------
+
+
+class ModelInfo(msgspec.Struct):
+    name: str
+    provider: str
+    description: str
+    supports_streaming: bool
+    context_window: int
+
+
+class ModelList(msgspec.Struct):
+    models: list[ModelInfo]
+    total: int
+
+
+class AgentInfo(msgspec.Struct):
+    type: str
+    name: str
+    description: str
+    available: bool
+
+
+class AgentList(msgspec.Struct):
+    agents: list[AgentInfo]
+    total: int
+
+
+# -- health ---------------------------------------------------------------------------
+
+
+class HealthResponse(msgspec.Struct):
+    status: str
+    version: str
+    title: str
+    environment: str
+    timestamp: str
+
+
+class Check(msgspec.Struct):
+    ok: bool
+    detail: str
+
+
+class ReadinessResponse(msgspec.Struct):
+    status: str
+    checks: dict[str, Check]
+
+
+class RuntimeStats(msgspec.Struct):
+    tasks: int
+    rss_bytes: int | None
+
+
+# -- documents ------------------------------------------------------------------------
+
+
+@dataclass
+class UploadForm:
+    files: list[UploadFile] = field(default_factory=list)
+    file: UploadFile | None = None
+    title: str | None = None
+    url: str | None = None
+
+    def uploads(self) -> list[UploadFile]:
+        found = [*self.files, *([self.file] if self.file else [])]
+        if not found:
+            raise ValidationException("No file in the request: send multipart field 'files' (or 'file')")
+        if len(found) > 1 and (self.title or self.url):
+            raise ValidationException("title and url apply to a single file")
+        return found
+
+
+class FileResult(msgspec.Struct):
+    filename: str
+    status: str
+    file_id: str | None = None
+    title: str | None = None
+    url: str | None = None
+    chunks: int = 0
+    status_code: int = 201
+    message: str | None = None
+
+
+class UploadResponse(msgspec.Struct):
+    project_id: str
+    files: list[FileResult]
+
+
+class DocumentInfo(msgspec.Struct):
+    id: str
+    file_id: str
+    title: str
+    url: str | None
+    chunks: int
+    created_at: str
+
+
+class DocumentPage(msgspec.Struct):
+    items: list[DocumentInfo]
+    total: int
+    page: int
+    page_size: int
+
+
+class Deleted(msgspec.Struct):
+    file_id: str
+    deleted: bool
+    chunks: int
+
+
+# -- upload sessions ------------------------------------------------------------------
+
+
+class SessionFile(msgspec.Struct):
+    filename: str
+    file_id: str | None
+    title: str | None
+    chunks: int
+    status: str
+    error: str | None
+    added_at: str
+
+
+class SessionDetails(msgspec.Struct):
+    id: str
+    project_id: str
+    created_at: str
+    files: list[SessionFile]
+    documents: int
+
+
+class SessionDeleted(msgspec.Struct):
+    id: str
+    deleted: bool
+    documents_deleted: int
+
+
+# -- search ---------------------------------------------------------------------------
+
+
+class SearchRequest(msgspec.Struct, forbid_unknown_fields=True):
+    query: str
+    sources: Sources = []
+    top_k: TopK = 5
+    mode: Literal["dense", "sparse", "hybrid"] = "hybrid"
+
+
+class SearchHit(msgspec.Struct):
+    file_id: str
+    title: str
+    url: str | None
+    text: str
+    score: float
+    chunk_index: int
+
+
+class SearchResponse(msgspec.Struct):
+    query: str
+    mode: str
+    results: list[SearchHit]
+    total: int

@@ -1,8 +1,8 @@
 """The event protocol on the wire: one adapter per contract.
 
-- Fess-style ``/api/v1/chat/stream`` (seed 004): named events ``session``, ``phase``, ``chunk``,
+- Fess-style ``/api/v1/chat/stream``: named events ``session``, ``phase``, ``chunk``,
   ``sources``, ``done``, ``error``.
-- ``/completion`` with ``stream: true`` (seed 000): unnamed ``data:`` lines
+- ``/completion`` with ``stream: true``: unnamed ``data:`` lines
   ``{"content", "done", "metadata"}``; the last has ``done: true`` and the full metadata.
 """
 
@@ -15,9 +15,9 @@ from typing import Any
 from litestar.background_tasks import BackgroundTask
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from api.runs import Turn, render_html, run_turn
-from api.services import AppServices
+from api.services.turns import Turn, render_html, run_turn
 from graphs import events
+from graphs.dependencies import RunDependencies
 
 
 def sse_response(events_out: AsyncGenerator[ServerSentEventMessage, None]) -> ServerSentEvent:
@@ -34,10 +34,10 @@ def _json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
-async def chat_stream(services: AppServices, turn: Turn, session_id: str) -> AsyncIterator[ServerSentEventMessage]:
+async def chat_stream(dependencies: RunDependencies, turn: Turn, session_id: str) -> AsyncIterator[ServerSentEventMessage]:
     yield ServerSentEventMessage(event="session", data=_json({"sessionId": session_id}))
     try:
-        async for event, metrics in run_turn(services, turn):
+        async for event, metrics in run_turn(dependencies, turn):
             name, data = event["event"], dict(event["data"])
             if name == "done":
                 data = {
@@ -46,18 +46,18 @@ async def chat_stream(services: AppServices, turn: Turn, session_id: str) -> Asy
                     "answer": data["answer"],
                     "content": data["answer"],
                     "sources": data["sources"],
-                    "metadata": {"model": turn.model, "agent": turn.agent, **(metrics or {})},
+                    "metadata": {"model": turn.model, "agent": turn.agent.type, **(metrics or {})},
                 }
             yield ServerSentEventMessage(event=name, data=_json(data))
     except Exception as exc:  # the stream has started: report, then end cleanly
-        error = events.error("stream", f"{type(exc).__name__}: {exc}"[:300])
+        error = events.failure("stream", exc)
         yield ServerSentEventMessage(event="error", data=_json(error["data"]))
 
 
-async def completion_stream(services: AppServices, turn: Turn) -> AsyncIterator[ServerSentEventMessage]:
-    base = {"model": turn.model, "agent": turn.agent}
+async def completion_stream(dependencies: RunDependencies, turn: Turn) -> AsyncIterator[ServerSentEventMessage]:
+    base = {"model": turn.model, "agent": turn.agent.type}
     try:
-        async for event, metrics in run_turn(services, turn):
+        async for event, metrics in run_turn(dependencies, turn):
             name, data = event["event"], event["data"]
             if name == "chunk":
                 yield ServerSentEventMessage(data=_json({"content": data["content"], "done": False, "metadata": base}))
@@ -67,5 +67,5 @@ async def completion_stream(services: AppServices, turn: Turn) -> AsyncIterator[
             elif name == "error":
                 yield ServerSentEventMessage(data=_json({"content": "", "done": True, "error": data, "metadata": base}))
     except Exception as exc:
-        error = {"phase": "stream", "message": f"{type(exc).__name__}: {exc}"[:300]}
+        error = events.failure("stream", exc)["data"]
         yield ServerSentEventMessage(data=_json({"content": "", "done": True, "error": error, "metadata": base}))

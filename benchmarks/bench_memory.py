@@ -16,7 +16,7 @@ import httpx
 
 from benchmarks.bench_retrieval import VOCABULARY, text
 from benchmarks.common import QUESTION, print_table
-from tests.api_support import ServerProcess
+from tests.support.api_support import ServerProcess
 
 CHUNKS_PER_FILE = 50
 

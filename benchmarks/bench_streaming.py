@@ -32,23 +32,26 @@ from retrievers import build_store
 Timing = tuple[float, float, float]  # first protocol event, first chunk, end
 
 
-async def in_process(runs: int, store, tokens: int, delay_s: float) -> list[Timing]:
+async def in_process(runs: int, store, settings, tokens: int, delay_s: float) -> list[Timing]:
     from graphs.context import AgentContext
+    from graphs.dependencies import RunDependencies
     from graphs.registry import get_agent, run_config
     from graphs.streaming import stream_events, user_turn
-    from nodes.catalog import ModelSpec
-    from nodes.models import register_model
-    from nodes.testing import PacedChatModel
+    from nodes.models.catalog import ModelSpec
+    from nodes.models.factory import ModelRegistry
+    from nodes.models.testing import PacedChatModel
 
     spec = ModelSpec(name="paced", provider="python", description="paced fake", context_window=8192)
-    register_model(spec, lambda _spec, _t: PacedChatModel(model_name="paced", tokens=tokens, delay_s=delay_s))
+    models = ModelRegistry(settings)
+    models.add(spec, lambda _spec, _t: PacedChatModel(model_name="paced", tokens=tokens, delay_s=delay_s))
+    dependencies = RunDependencies(settings=settings, store=store, models=models)
     agent = get_agent("V2")
     graph = agent.build(None)
     timings = []
     for _ in range(runs):
         start = time.perf_counter()
         first = chunk = None
-        config = run_config(agent, 2, store=store)
+        config = run_config(agent, 2, dependencies=dependencies)
         async for event in stream_events(graph, user_turn(QUESTION), context=AgentContext(model="paced"), config=config):
             if event["event"] == "error":
                 raise RuntimeError(event["data"])
@@ -114,8 +117,8 @@ def main() -> None:
         dev.stop()
     store = build_store(settings)  # the embedded path is free again: in-process runs last
     try:
-        asyncio.run(in_process(3, store, args.tokens, args.delay_ms / 1000))
-        results["graph in-process"] = asyncio.run(in_process(args.runs, store, args.tokens, args.delay_ms / 1000))
+        asyncio.run(in_process(3, store, settings, args.tokens, args.delay_ms / 1000))
+        results["graph in-process"] = asyncio.run(in_process(args.runs, store, settings, args.tokens, args.delay_ms / 1000))
     finally:
         store.close()
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from routeur.settings import Settings
-from tests.api_support import LanggraphDevProcess, ServerProcess, ingest_demo
+from tests.support.api_support import LanggraphDevProcess, ServerProcess, ingest_demo
 
 QUESTION = "Sur quel port le serveur écoute-t-il par défaut ?"
 
@@ -20,7 +20,7 @@ QUESTION = "Sur quel port le serveur écoute-t-il par défaut ?"
 def paced_models_file(data_dir: Path, tokens: int, delay_s: float) -> Path:
     """The extra-models file declaring ``paced``: a fixed number of tokens at a fixed pace."""
     path = data_dir / "models.json"
-    entry = {"name": "paced", "provider": "python", "factory": "nodes.testing:paced_model"}
+    entry = {"name": "paced", "provider": "python", "factory": "nodes.models.testing:paced_model"}
     path.write_text(json.dumps([{**entry, "options": {"tokens": tokens, "delay_s": delay_s}}]))
     return path
 

@@ -1,12 +1,17 @@
 """Per-run settings, passed as LangGraph's runtime context (``context_schema``).
 
 Studio shows these fields as the run's configuration; the API fills them from the request and
-from the caller's token (project), never from the conversation.
+from the caller's token (project), never from the conversation. Only plain, serialisable knobs
+belong here: the run's live dependencies travel apart (``graphs.dependencies``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from routeur.settings import Settings
 
 
 @dataclass(kw_only=True)
@@ -21,3 +26,24 @@ class AgentContext:
     top_k: int = field(default=5, metadata={"description": "Chunks retrieved per search"})
     min_relevant: int = field(default=1, metadata={"description": "V2: relevant chunks needed before generating"})
     max_search_rounds: int = field(default=2, metadata={"description": "V2: extra searches with a reformulated query"})
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        project_id: str,
+        model: str | None = None,
+        temperature: float | None = None,
+        sources: list[str] | None = None,
+        top_k: int | None = None,
+    ) -> AgentContext:
+        """The one place a run's context is built: what the caller chose, else the settings' defaults."""
+        return cls(
+            model=model or settings.default_model,
+            temperature=0.2 if temperature is None else temperature,
+            project_id=project_id,
+            sources=list(sources or []),
+            top_k=top_k or settings.top_k,
+            max_search_rounds=settings.max_search_rounds,
+        )

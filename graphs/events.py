@@ -7,6 +7,7 @@ maps one-to-one onto a named Server-Sent Event and survives JSON round trips (``
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Literal, NotRequired
 
 from pydantic import TypeAdapter
@@ -143,3 +144,45 @@ def done(answer: str, items: list[Source]) -> DoneEvent:
 
 def error(phase_name: str, message: str) -> ErrorEvent:
     return {"event": "error", "data": {"phase": phase_name, "message": message}}
+
+
+MESSAGE_CHARS = 300
+
+
+def exception_message(exc: BaseException, what: str | None = None, *, with_type: bool = True) -> str:
+    """An exception as an event's one-line message: ``[what: ][Type: ]detail``, bounded."""
+    lines = str(exc).strip().splitlines()
+    detail = lines[0] if lines else ""
+    if with_type or not detail:
+        detail = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return (f"{what}: {detail}" if what else detail)[:MESSAGE_CHARS]
+
+
+def failure(phase_name: str, exc: BaseException, what: str | None = None, *, with_type: bool = True) -> ErrorEvent:
+    """The ``error`` event reporting ``exc`` in ``phase_name``."""
+    return error(phase_name, exception_message(exc, what, with_type=with_type))
+
+
+@dataclass
+class RunResult:
+    """A whole run assembled from its events — the one collector every non-streaming consumer
+    (API routes, evaluation targets, tests) uses. ``metadata`` holds the answer's metrics when
+    the stream is measured."""
+
+    answer: str = ""
+    sources: list[Source] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, str] | None = None
+    events: list[Any] = field(default_factory=list, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def add(self, event: Any, metadata: dict[str, Any] | None = None) -> None:
+        self.events.append(event)
+        if event["event"] == "done":
+            self.answer, self.sources = event["data"]["answer"], event["data"]["sources"]
+            self.metadata = metadata if metadata is not None else dict(event["data"].get("metadata") or {})
+        elif event["event"] == "error":
+            self.error = dict(event["data"])

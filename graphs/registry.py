@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
@@ -12,10 +12,12 @@ from langgraph.types import Checkpointer
 
 from graphs.v1.graph import build_graph as build_v1
 from graphs.v2.graph import build_graph as build_v2
-from retrievers import STORE_CONFIG_KEY
-from retrievers.base import DocumentStore
+
+if TYPE_CHECKING:
+    from graphs.dependencies import RunDependencies
 
 DEFAULT_AGENT = "V2"
+"""The agent of a request that names none when no settings say otherwise (``Settings.default_agent``)."""
 
 
 @dataclass(frozen=True)
@@ -23,24 +25,26 @@ class AgentSpec:
     type: str
     description: str
     build: Callable[[Checkpointer], CompiledStateGraph]
-    max_steps: int
+    steps: Callable[[int], int]
+    """Supersteps of the agent's longest path, given its extra search rounds."""
 
     @property
     def name(self) -> str:
         return self.type
 
-
-def _v2_steps(max_search_rounds: int) -> int:
-    return 4 + 3 * max_search_rounds
+    def recursion_limit(self, max_search_rounds: int) -> int:
+        """Enough supersteps for the longest path, and no more: LangGraph stops a run when its
+        step count reaches the limit, so a path of N steps needs a limit of N + 1."""
+        return self.steps(max_search_rounds) + 1
 
 
 AGENTS: dict[str, AgentSpec] = {
-    "V1": AgentSpec("V1", "Current production orchestrated workflow", build_v1, max_steps=4),
+    "V1": AgentSpec("V1", "Current production orchestrated workflow", build_v1, steps=lambda _rounds: 4),
     "V2": AgentSpec(
         "V2",
         "Isolated V2 workflow (default): standalone question, hybrid search, bounded re-search, honest not-found",
         build_v2,
-        max_steps=_v2_steps(2),
+        steps=lambda rounds: 4 + 3 * rounds,
     ),
 }
 
@@ -55,17 +59,11 @@ class UnknownAgentError(KeyError):
         return f"Unknown agent '{self.name}'. Valid agents: {', '.join(self.valid)}"
 
 
-def get_agent(name: str | None) -> AgentSpec:
+def get_agent(name: str | None, default: str = DEFAULT_AGENT) -> AgentSpec:
     try:
-        return AGENTS[name or DEFAULT_AGENT]
+        return AGENTS[name or default]
     except KeyError:
         raise UnknownAgentError(str(name)) from None
-
-
-def recursion_limit(agent: AgentSpec, max_search_rounds: int) -> int:
-    """Enough supersteps for the agent's longest path, and no more (FIELD_NOTES: N steps need N+1)."""
-    steps = _v2_steps(max_search_rounds) if agent.type == "V2" else agent.max_steps
-    return steps + 1
 
 
 def run_config(
@@ -75,16 +73,16 @@ def run_config(
     thread_id: str | None = None,
     callbacks: list[Any] | None = None,
     run_name: str | None = None,
-    store: DocumentStore | None = None,
+    dependencies: RunDependencies | None = None,
 ) -> RunnableConfig:
     """Per-run config: a recursion limit fitted to the agent, the session thread, callbacks, and
-    the document store to search (objects in ``configurable`` never reach checkpoints)."""
-    config: RunnableConfig = {"recursion_limit": recursion_limit(agent, context_rounds)}
+    the run's dependencies (objects in ``configurable`` never reach checkpoints)."""
+    config: RunnableConfig = {"recursion_limit": agent.recursion_limit(context_rounds)}
     configurable: dict[str, Any] = {}
     if thread_id:
         configurable["thread_id"] = thread_id
-    if store is not None:
-        configurable[STORE_CONFIG_KEY] = store
+    if dependencies is not None:
+        configurable.update(dependencies.configurable())
     if configurable:
         config["configurable"] = configurable
     if callbacks:

@@ -1,6 +1,7 @@
 """Running a graph for a consumer that may stop listening.
 
-Breaking out of ``graph.astream`` does not stop the graph (FIELD_NOTES): the run lives in its own
+Breaking out of ``graph.astream`` does not stop the graph (its node tasks run on until the
+generator is closed, and a consumer that just stops iterating never closes it): the run lives in its own
 task, events cross an ``asyncio.Queue``, and when the consumer leaves the task is cancelled and
 awaited under a shielded cancel scope, which stops the model call upstream.
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -22,7 +22,11 @@ from langgraph.graph.state import CompiledStateGraph
 
 from graphs import events
 from graphs.context import AgentContext
-from graphs.events import Event, Source
+from graphs.dependencies import RunDependencies
+from graphs.events import Event, RunResult
+from graphs.registry import AgentSpec, run_config
+
+__all__ = ["RunResult", "measured_events", "run_to_completion", "stream_events", "user_turn"]
 
 _END = object()
 QUEUE_SIZE = 256
@@ -46,7 +50,7 @@ async def stream_events(
                 await queue.put(item)
         except Exception as exc:
             if not failed:
-                await queue.put(events.error("unknown", f"Agent run failed: {type(exc).__name__}: {exc}"[:300]))
+                await queue.put(events.failure("unknown", exc, "Agent run failed"))
         finally:
             # A cancellation that lands between two items leaves the generator suspended, and
             # LangGraph's node tasks (the model call) running on: close it explicitly.
@@ -66,20 +70,6 @@ async def stream_events(
             await task
 
 
-@dataclass
-class RunResult:
-    """A whole run, assembled from its events (for non-streaming callers)."""
-
-    answer: str = ""
-    sources: list[Source] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-    error: dict[str, str] | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
 async def run_to_completion(
     graph: CompiledStateGraph,
     graph_input: dict[str, Any],
@@ -89,13 +79,29 @@ async def run_to_completion(
 ) -> RunResult:
     result = RunResult()
     async for event in stream_events(graph, graph_input, context=context, config=config):
-        result.events.append(event)
-        if event["event"] == "done":
-            result.answer = event["data"]["answer"]
-            result.sources = event["data"]["sources"]
-        elif event["event"] == "error":
-            result.error = dict(event["data"])
+        result.add(event)
     return result
+
+
+async def measured_events(
+    graph: CompiledStateGraph,
+    graph_input: dict[str, Any],
+    *,
+    agent: AgentSpec,
+    context: AgentContext,
+    dependencies: RunDependencies,
+    thread_id: str | None = None,
+) -> AsyncIterator[tuple[Event, dict[str, Any] | None]]:
+    """A graph run's events, the ``done`` event paired with the answer's metrics: the API, the
+    CLI and the in-process evaluation measure answers the same way."""
+    from nodes.models.metrics import AnswerMetrics
+
+    metrics = AnswerMetrics(electricity_mix_zone=dependencies.settings.electricity_mix_zone, catalog=dependencies.models.catalog)
+    config = run_config(agent, context.max_search_rounds, thread_id=thread_id, callbacks=[metrics.collector], dependencies=dependencies)
+    async for event in stream_events(graph, graph_input, context=context, config=config):
+        if event["event"] == "chunk":
+            metrics.mark_first_token()
+        yield event, (metrics.finish() if event["event"] == "done" else None)
 
 
 def user_turn(message: str) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from graphs import events
 from graphs.context import AgentContext
 from graphs.state import AgentState
 from nodes import lexical, prompts
-from nodes.models import build_structured_model, is_offline
-from nodes.runtime import context_of, reports_errors
+from nodes.models.factory import ModelRegistry
+from nodes.runtime import context_of, dependencies, reports_errors
 from retrievers.base import Hit
 
 MIN_OFFLINE_RELEVANCE = 0.3
@@ -32,19 +32,20 @@ async def evaluate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     runtime.stream_writer(events.phase("evaluation", "start"))
     hits = state.get("hits", [])
     question = f"{state['query']} {state.get('keywords', '')}"
+    models = (await dependencies()).models
     if not hits:
         relevant: list[Hit] = []
-    elif is_offline(ctx.model):
+    elif models.is_offline(ctx.model):
         relevant = [h for h in hits if lexical.relevance(question, h["text"]) >= MIN_OFFLINE_RELEVANCE]
     else:
-        relevant = await _grade(ctx, state["query"], hits)
+        relevant = await _grade(models, ctx, state["query"], hits)
     kept = _merge(state.get("kept", []), relevant)[: max(ctx.top_k, 1)]
     runtime.stream_writer(events.phase("evaluation", "complete", hits=len(hits), kept=len(kept)))
     return {"kept": kept}
 
 
-async def _grade(ctx: AgentContext, question: str, hits: list[Hit]) -> list[Hit]:
-    grader = build_structured_model(ctx.model, Relevance)
+async def _grade(models: ModelRegistry, ctx: AgentContext, question: str, hits: list[Hit]) -> list[Hit]:
+    grader = models.structured(ctx.model, Relevance)
     passages = "\n\n".join(f"[{i}] {h['title']}\n{h['text']}" for i, h in enumerate(hits, start=1))
     verdict = await grader.ainvoke(
         [SystemMessage(prompts.EVALUATION_SYSTEM), HumanMessage(f"Question: {question}\n\nPassages:\n{passages}")]

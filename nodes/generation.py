@@ -23,8 +23,7 @@ from graphs.events import Source
 from graphs.state import AgentState
 from nodes import lexical, prompts
 from nodes.intent import HISTORY_TURNS
-from nodes.models import build_chat_model
-from nodes.runtime import context_of, reports_errors, split_turn
+from nodes.runtime import context_of, dependencies, reports_errors, split_turn
 from retrievers.base import Hit
 
 SNIPPET_CHARS = 300
@@ -81,7 +80,7 @@ async def _generate(state: AgentState, runtime: Runtime[AgentContext], *, ground
     else:
         system = prompts.CHIT_CHAT_SYSTEM if chit_chat else prompts.GENERATION_SYSTEM.format(sources=format_sources(kept))
         prompt: list[BaseMessage] = [SystemMessage(system), *history[-HISTORY_TURNS:], HumanMessage(question)]
-        model = build_chat_model(ctx.model, ctx.temperature)
+        model = (await dependencies()).models.chat(ctx.model, ctx.temperature)
         streamed: AIMessageChunk | None = None
         async for piece in model.astream(prompt):
             if piece.text:

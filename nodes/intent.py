@@ -14,8 +14,7 @@ from graphs import events
 from graphs.context import AgentContext
 from graphs.state import AgentState
 from nodes import lexical, prompts
-from nodes.models import build_structured_model, is_offline
-from nodes.runtime import context_of, message_text, reports_errors, split_turn
+from nodes.runtime import context_of, dependencies, message_text, reports_errors, split_turn
 
 HISTORY_TURNS = 6
 FOLLOW_UP_OWN_SUBJECT = 2
@@ -44,11 +43,12 @@ async def _analyze(state: AgentState, runtime: Runtime[AgentContext], *, standal
     ctx = context_of(runtime)
     runtime.stream_writer(events.phase("intent_analysis", "start"))
     question, history = split_turn(state)
-    if is_offline(ctx.model):
+    models = (await dependencies()).models
+    if models.is_offline(ctx.model):
         result = _heuristic(question, history)
     else:
         schema = IntentWithStandalone if standalone else IntentAnalysis
-        model = build_structured_model(ctx.model, schema)
+        model = models.structured(ctx.model, schema)
         result = await model.ainvoke(
             [SystemMessage(prompts.INTENT_STANDALONE_SYSTEM if standalone else prompts.INTENT_SYSTEM)]
             + history[-HISTORY_TURNS:]

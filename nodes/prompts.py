@@ -1,7 +1,7 @@
 """Prompts, kept apart from the nodes that use them.
 
 The generation prompt lays passages out as ``<source id="n" title="...">text</source>``: LLMs cite
-them as [n], and the offline extractive model reads the same layout back (see nodes/extractive.py).
+them as [n], and the offline extractive model reads the same layout back (see nodes/models/extractive.py).
 """
 
 INTENT_SYSTEM = """You route questions for a document question-answering assistant.

@@ -11,8 +11,7 @@ from graphs import events
 from graphs.context import AgentContext
 from graphs.state import AgentState
 from nodes import lexical, prompts
-from nodes.models import build_chat_model, is_offline
-from nodes.runtime import context_of, reports_errors
+from nodes.runtime import context_of, dependencies, reports_errors
 
 
 @reports_errors("rewrite")
@@ -21,10 +20,11 @@ async def reformulate(state: AgentState, runtime: Runtime[AgentContext]) -> dict
     rounds = state.get("rounds", 0) + 1
     tried = state.get("queries", [state["query"]])
     runtime.stream_writer(events.phase("rewrite", "start", round=rounds))
-    if is_offline(ctx.model):
+    models = (await dependencies()).models
+    if models.is_offline(ctx.model):
         query = _offline_variant(state, tried)
     else:
-        model = build_chat_model(ctx.model, 0.3)
+        model = models.chat(ctx.model, 0.3)
         reply = await model.ainvoke(
             [
                 SystemMessage(prompts.REFORMULATION_SYSTEM.format(tried="; ".join(tried))),

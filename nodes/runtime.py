@@ -1,4 +1,5 @@
-"""What every node needs from LangGraph's runtime: its context, and error reporting per phase."""
+"""What every node needs from LangGraph's runtime: its context, its dependencies, and error
+reporting per phase."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langchain_core.messages import AnyMessage, HumanMessage
+from langgraph.config import get_config
 from langgraph.errors import GraphBubbleUp
 from langgraph.runtime import Runtime
 
 from graphs import events
 from graphs.context import AgentContext
+from graphs.dependencies import RunDependencies, run_dependencies
 from graphs.events import Phase
 from graphs.state import AgentState
 
@@ -26,6 +29,11 @@ def context_of(runtime: Runtime[AgentContext]) -> AgentContext:
     if isinstance(ctx, dict):
         return AgentContext(**ctx)
     return ctx
+
+
+async def dependencies() -> RunDependencies:
+    """The run's store, model registry and settings (``graphs.dependencies``)."""
+    return await run_dependencies(get_config())
 
 
 def reports_errors(phase_name: Phase) -> Callable[[Node], Node]:
@@ -48,9 +56,8 @@ def reports_errors(phase_name: Phase) -> Callable[[Node], Node]:
 
 
 def public_message(phase_name: str, exc: BaseException) -> str:
-    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     what = "LLM request failed" if phase_name == "generation" else f"{phase_name} failed"
-    return f"{what}: {detail[:300]}"
+    return events.exception_message(exc, what, with_type=False)
 
 
 def message_text(message: AnyMessage) -> str:

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
 from graphs import events
 from graphs.context import AgentContext
 from graphs.state import AgentState
-from nodes.runtime import context_of, reports_errors
-from retrievers import STORE_CONFIG_KEY, aget_store
-from retrievers.base import DocumentStore, SearchMode
+from nodes.runtime import context_of, dependencies, reports_errors
+from retrievers.base import SearchMode
 
 
 @reports_errors("search")
@@ -36,15 +34,10 @@ async def _search(state: AgentState, runtime: Runtime[AgentContext], mode: Searc
     runtime.stream_writer(
         events.phase("search", "start", keywords=state.get("keywords") or state["query"], query=state["query"], round=rounds or None)
     )
-    store = await _store_for_run()
+    store = (await dependencies()).store
     hits = await store.search(
         state["query"], project_id=ctx.project_id, sources=ctx.sources or None, top_k=ctx.top_k, mode=mode
     )
     runtime.stream_writer(events.phase("search", "complete", hits=len(hits), round=rounds or None))
     return {"hits": hits}
 
-
-async def _store_for_run() -> DocumentStore:
-    """The store the caller put in the run's config (the API: its own), else the process's."""
-    store = get_config().get("configurable", {}).get(STORE_CONFIG_KEY)
-    return store if store is not None else await aget_store()

@@ -1,14 +1,14 @@
 """The narrow interface between the agents and whatever stores their documents.
 
-Nodes and the API only see ``DocumentStore``: the embedded engine can change (see the local-mode
-limits in FIELD_NOTES) without touching them.
+Nodes and the API only see ``DocumentStore``: the embedded engine can change (embedded local mode is
+single-process and slow on large collections; a Qdrant server is not) without touching them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from typing_extensions import TypedDict
 
@@ -61,6 +61,7 @@ class StoreUnavailableError(RuntimeError):
     """The vector store cannot be reached or opened (locked path, server down)."""
 
 
+@runtime_checkable
 class DocumentStore(Protocol):
     async def upsert_file(
         self,

@@ -5,7 +5,7 @@ sparse vector. Every query carries a ``project_id`` filter, so one project's chu
 another's answers whatever the query says.
 
 The synchronous client runs in worker threads: local mode is pure Python, and a filtered search
-over tens of thousands of points takes long enough to stall an event loop (FIELD_NOTES). Local
+over tens of thousands of points takes long enough to stall an event loop (hundreds of milliseconds). Local
 mode is not thread-safe, so its calls take a lock.
 """
 
@@ -40,7 +40,7 @@ T = TypeVar("T")
 DENSE = "dense"
 SPARSE = "sparse"
 POINT_NAMESPACE = uuid.UUID("6f1c8a52-3c2e-4f0b-9a57-2b8d0e6f4a10")
-RRF_K = 60  # the server's default; local mode defaults to 2 (FIELD_NOTES)
+RRF_K = 60  # the server's default; qdrant-client's local mode would use 2
 PREFETCH_FACTOR = 4
 MIN_PREFETCH = 20
 SCROLL_PAGE = 1024

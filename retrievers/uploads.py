@@ -1,4 +1,4 @@
-"""Upload sessions (seed 002): a batch of files a client adds over several requests, whose
+"""Upload sessions: a batch of files a client adds over several requests, whose
 status it can read back, and which it can delete together with its documents.
 
 The registry is a small SQLite file beside the data; the documents themselves live in the

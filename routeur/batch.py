@@ -1,4 +1,4 @@
-"""Running many requests with a bounded number in flight (seed 002's ``execute_batch``).
+"""Running many requests with a bounded number in flight (like ``asyncio.gather`` under a semaphore, with per-item results).
 
 The Python client's batches and the evaluation runner share this: results come back in input
 order, one failing item never loses the others (its exception takes its place), and progress is

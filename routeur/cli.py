@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from graphs.context import AgentContext
-from graphs.registry import AGENTS, DEFAULT_AGENT, get_agent, run_config
+from graphs.dependencies import close_process_defaults, process_defaults
+from graphs.registry import AGENTS, get_agent, run_config
 from graphs.streaming import stream_events, user_turn
 from routeur.settings import get_settings
 
@@ -25,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ask = commands.add_parser("ask", help="Ask a question and stream the agent's steps and answer")
     ask.add_argument("question")
-    ask.add_argument("--agent", choices=list(AGENTS), default=DEFAULT_AGENT)
+    ask.add_argument("--agent", choices=list(AGENTS), default=None, help="Default: settings (V2)")
     ask.add_argument("--model", default=None, help="Chat model from the catalog (default: settings)")
     ask.add_argument("--project", default="default")
     ask.add_argument("--source", action="append", default=[], dest="sources", help="Restrict to a file id (repeatable)")
@@ -69,12 +70,13 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 async def _ingest(args: argparse.Namespace) -> int:
-    from retrievers import get_store
+    from retrievers import build_store
     from retrievers.ingestion import ingest_paths
 
-    store = get_store()
+    settings = get_settings()
+    store = build_store(settings)
     try:
-        report = await ingest_paths(store, args.paths, project_id=args.project, title=args.title, url=args.url)
+        report = await ingest_paths(store, args.paths, project_id=args.project, title=args.title, url=args.url, settings=settings)
     finally:
         store.close()
     for result in report.results:
@@ -86,25 +88,21 @@ async def _ingest(args: argparse.Namespace) -> int:
 
 
 async def _ask(args: argparse.Namespace) -> int:
-    from retrievers import get_store
-
-    settings = get_settings()
-    agent = get_agent(args.agent)
-    context = AgentContext(
-        model=args.model or settings.default_model,
-        project_id=args.project,
-        sources=args.sources,
-        top_k=args.top_k or settings.top_k,
-        max_search_rounds=settings.max_search_rounds,
+    """The question on the process's dependencies (``get_settings()``: the CLI's one fallback)."""
+    dependencies = process_defaults()
+    settings = dependencies.settings
+    agent = get_agent(args.agent, settings.default_agent)
+    context = AgentContext.from_settings(
+        settings, project_id=args.project, model=args.model, sources=args.sources, top_k=args.top_k
     )
     graph = agent.build(None)
-    config = run_config(agent, context.max_search_rounds)
+    config = run_config(agent, context.max_search_rounds, dependencies=dependencies)
     status = 0
     try:
         async for event in stream_events(graph, user_turn(args.question), context=context, config=config):
             status = _print_event(event, quiet=args.quiet) or status
     finally:
-        get_store().close()
+        close_process_defaults()
     return status
 
 

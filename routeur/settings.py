@@ -1,7 +1,9 @@
 """Typed configuration, read once from the environment (prefix ``ROUTEUR_``) and ``.env``.
 
-Every layer (retrievers, nodes, API, CLI) reads the same ``Settings`` through ``get_settings()``;
-tests build their own ``Settings`` and pass it explicitly instead of mutating globals.
+Read once, then passed: the API app, the CLI and an evaluation each hold one ``Settings`` and
+hand it on (``graphs.dependencies.RunDependencies`` carries it into every run). ``get_settings()``
+is for the entry points only (``routeur serve``/``ask``/``eval``, ``langgraph dev``); tests build
+their own ``Settings``.
 """
 
 from __future__ import annotations
@@ -70,7 +72,6 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(default=8000, description="Longest message accepted (400 beyond)")
     max_request_bytes: int = Field(default=25 * 1024 * 1024, description="Largest request body (413 beyond)")
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, description="Largest uploaded file (413 beyond)")
-    page_size_max: int = Field(default=200, description="Largest page_size of the document listing")
     cors_origins: list[str] = Field(default=[], description='JSON list of origins allowed by CORS, e.g. ["https://app.example.com"]; empty: no CORS headers')
     sessions_path: Path | None = Field(default=None, description="Defaults to <data_dir>/sessions.sqlite")
     postgres_url: SecretStr | None = Field(default=None, description="PostgreSQL URL for sessions (needs the postgres extra); unset: SQLite under the data dir")

@@ -11,9 +11,25 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("LANGSMITH_TRACING", "false")
 
+from pathlib import Path
+
 import pytest
 
 from routeur.settings import Settings
+
+_TESTS = Path(__file__).parent
+LAYERS = ("unit", "api", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test gets its layer's marker from its directory, so ``pytest -m unit`` runs the fast layer."""
+    for item in items:
+        try:
+            layer = Path(item.path).relative_to(_TESTS).parts[0]
+        except ValueError:
+            continue
+        if layer in LAYERS:
+            item.add_marker(getattr(pytest.mark, layer))
 
 
 @pytest.fixture(scope="session")
@@ -55,8 +71,8 @@ def store_factory(settings_factory, embeddings):
 
 @pytest.fixture(scope="module")
 def stub():
-    """The local OpenAI-compatible provider (tests/openai_stub.py), one per test module."""
-    from tests.openai_stub import StubServer
+    """The local OpenAI-compatible provider (tests/support/openai_stub.py), one per test module."""
+    from tests.support.openai_stub import StubServer
 
     with StubServer() as server:
         yield server

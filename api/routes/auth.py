@@ -1,4 +1,4 @@
-"""``/auth/token`` and ``/auth/verify`` (seed 000)."""
+"""``/auth/token`` and ``/auth/verify``."""
 
 from __future__ import annotations
 
@@ -12,27 +12,10 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.exceptions import NotAuthorizedException
 
-from api.auth import TokenIssuer
+from api.auth import Principal, TokenIssuer
 from api.errors import ERROR_RESPONSES
-from api.services import AppServices, Principal
-
-
-class TokenResponse(msgspec.Struct):
-    access_token: str
-    token_type: str
-    expires_in: int
-
-
-class TokenUser(msgspec.Struct):
-    sub: str
-    type: str
-    exp: int
-    projects: list[str]
-
-
-class VerifyResponse(msgspec.Struct):
-    valid: bool
-    user: TokenUser
+from api.schemas import TokenResponse, TokenUser, VerifyResponse
+from routeur.settings import Settings
 
 
 class AuthController(Controller):
@@ -40,10 +23,9 @@ class AuthController(Controller):
     tags = ["auth"]
 
     @post("/token", responses=ERROR_RESPONSES, status_code=200, summary="Issue a bearer token")
-    async def token(self, request: Request[Any, Any, Any], services: AppServices, token_issuer: TokenIssuer) -> TokenResponse:
+    async def token(self, request: Request[Any, Any, Any], settings: Settings, token_issuer: TokenIssuer) -> TokenResponse:
         """With client credentials (HTTP Basic, JSON or form fields): a token scoped to that
         client's projects. Without, in development only: a token for the development projects."""
-        settings = services.settings
         client_id, client_secret = await _credentials(request)
         if client_id or settings.environment == "production":
             client = settings.client(client_id)

@@ -2,44 +2,19 @@
 
 from __future__ import annotations
 
-import msgspec
 from litestar import Controller, get
 
 from api.errors import ERROR_RESPONSES
+from api.schemas import AgentInfo, AgentList, ModelInfo, ModelList
 from graphs.registry import AGENTS
-from nodes.models import get_catalog
-
-
-class ModelInfo(msgspec.Struct):
-    name: str
-    provider: str
-    description: str
-    supports_streaming: bool
-    context_window: int
-
-
-class ModelList(msgspec.Struct):
-    models: list[ModelInfo]
-    total: int
-
-
-class AgentInfo(msgspec.Struct):
-    type: str
-    name: str
-    description: str
-    available: bool
-
-
-class AgentList(msgspec.Struct):
-    agents: list[AgentInfo]
-    total: int
+from nodes.models.factory import ModelRegistry
 
 
 class CatalogController(Controller):
     tags = ["catalog"]
 
     @get("/models", responses=ERROR_RESPONSES, summary="Chat models")
-    async def models(self) -> ModelList:
+    async def models(self, models: ModelRegistry) -> ModelList:
         models = [
             ModelInfo(
                 name=s.name,
@@ -48,7 +23,7 @@ class CatalogController(Controller):
                 supports_streaming=s.supports_streaming,
                 context_window=s.context_window,
             )
-            for s in get_catalog()
+            for s in models
         ]
         return ModelList(models=models, total=len(models))
 

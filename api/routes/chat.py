@@ -1,4 +1,4 @@
-"""``/api/v1/chat`` and ``/api/v1/chat/stream`` — the Fess-style contract of seed 004.
+"""``/api/v1/chat`` and ``/api/v1/chat/stream`` — a Fess-style chat contract (JSON or SSE).
 
 Sessions are LangGraph threads on the checkpointer; ``sessionId`` names the thread. The body may
 be form fields or JSON, so it is read in a dependency rather than bound to one media type."""
@@ -9,25 +9,19 @@ import uuid
 from typing import Any
 
 import msgspec
-from langchain_core.messages import HumanMessage
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from litestar import Controller, Request, get, post
 from litestar.di import Provide
 from litestar.exceptions import ValidationException
 from litestar.response import ServerSentEvent
 
+from api.auth import Principal
 from api.errors import ERROR_RESPONSES
-from api.runs import Turn, complete_turn, make_context, thread_id
-from api.schemas import (
-    ChatRequest,
-    ChatResponse,
-    ClearedResponse,
-    SourceRef,
-    check_session_id,
-    check_turn,
-    resolve_project,
-)
-from api.services import AppServices, Principal
+from api.schemas import ChatRequest, ChatResponse, ClearedResponse, SourceRef, check_session_id
+from api.services.graphs import AgentGraphs
+from api.services.turns import Turn, build_turn, complete_turn, thread_id
 from api.sse import chat_stream, sse_response
+from graphs.dependencies import RunDependencies
 
 _LIST_FIELDS = ("sources",)
 
@@ -72,57 +66,77 @@ class ChatController(Controller):
 
     @post("/", responses=ERROR_RESPONSES, status_code=200, summary="Answer a message in a session")
     async def chat(
-        self, turn_request: ChatRequest, services: AppServices, request: Request[Principal, Any, Any]
+        self,
+        turn_request: ChatRequest,
+        run_dependencies: RunDependencies,
+        checkpointer: BaseCheckpointSaver,
+        graphs: AgentGraphs,
+        request: Request[Principal, Any, Any],
     ) -> ChatResponse | ClearedResponse:
-        session_id, cleared = await self._session(turn_request, services, request.user)
+        session_id, cleared = await _session(turn_request, checkpointer, request.user)
         if cleared and not (turn_request.message or "").strip():
             return ClearedResponse(status="ok", sessionId=session_id, cleared=True)
-        turn = self._turn(turn_request, services, request.user, session_id)
-        answer, sources, metrics = await complete_turn(services, turn)
+        turn = _turn(turn_request, run_dependencies, graphs, request.user, session_id)
+        result = await complete_turn(run_dependencies, turn)
         return ChatResponse(
             status="ok",
             sessionId=session_id,
-            content=answer,
-            sources=[SourceRef(title=s["title"], url=s["url"], file_id=s["file_id"], id=s["id"]) for s in sources],
-            metadata={"model": turn.model, "agent": turn.agent, **(metrics or {})},
+            content=result.answer,
+            sources=[SourceRef(title=s["title"], url=s["url"], file_id=s["file_id"], id=s["id"]) for s in result.sources],
+            metadata={"model": turn.model, "agent": turn.agent.type, **result.metadata},
         )
 
     @post("/stream", responses=ERROR_RESPONSES, status_code=200, summary="Answer a message in a session, as Server-Sent Events")
     async def stream_post(
-        self, turn_request: ChatRequest, services: AppServices, request: Request[Principal, Any, Any]
+        self,
+        turn_request: ChatRequest,
+        run_dependencies: RunDependencies,
+        checkpointer: BaseCheckpointSaver,
+        graphs: AgentGraphs,
+        request: Request[Principal, Any, Any],
     ) -> ServerSentEvent:
-        return await self._stream(turn_request, services, request.user)
+        return await _stream(turn_request, run_dependencies, checkpointer, graphs, request.user)
 
     @get("/stream", responses=ERROR_RESPONSES, summary="Answer a message in a session, as Server-Sent Events (query parameters)")
     async def stream_get(
-        self, turn_request: ChatRequest, services: AppServices, request: Request[Principal, Any, Any]
+        self,
+        turn_request: ChatRequest,
+        run_dependencies: RunDependencies,
+        checkpointer: BaseCheckpointSaver,
+        graphs: AgentGraphs,
+        request: Request[Principal, Any, Any],
     ) -> ServerSentEvent:
-        return await self._stream(turn_request, services, request.user)
+        return await _stream(turn_request, run_dependencies, checkpointer, graphs, request.user)
 
-    async def _stream(self, turn_request: ChatRequest, services: AppServices, principal: Principal) -> ServerSentEvent:
-        session_id, _ = await self._session(turn_request, services, principal)
-        turn = self._turn(turn_request, services, principal, session_id)
-        return sse_response(chat_stream(services, turn, session_id))
 
-    async def _session(self, turn_request: ChatRequest, services: AppServices, principal: Principal) -> tuple[str, bool]:
-        """The turn's session id (issued when absent) and whether it was cleared first."""
-        session_id = check_session_id(turn_request.sessionId) if turn_request.sessionId else uuid.uuid4().hex
-        if turn_request.clear:
-            if not turn_request.sessionId:
-                raise ValidationException("clear=true needs a sessionId")
-            await services.checkpointer.adelete_thread(thread_id(principal, session_id))
-            return session_id, True
-        return session_id, False
+async def _stream(
+    turn_request: ChatRequest,
+    dependencies: RunDependencies,
+    checkpointer: BaseCheckpointSaver,
+    graphs: AgentGraphs,
+    principal: Principal,
+) -> ServerSentEvent:
+    session_id, _ = await _session(turn_request, checkpointer, principal)
+    turn = _turn(turn_request, dependencies, graphs, principal, session_id)
+    return sse_response(chat_stream(dependencies, turn, session_id))
 
-    def _turn(self, turn_request: ChatRequest, services: AppServices, principal: Principal, session_id: str) -> Turn:
-        message, model, agent = check_turn(services, turn_request)
-        return Turn(
-            agent=agent,
-            model=model,
-            graph=services.graphs[agent],
-            graph_input={"messages": [HumanMessage(message)]},
-            context=make_context(
-                services, turn_request, model=model, project_id=resolve_project(principal, turn_request.project_id)
-            ),
-            thread_id=thread_id(principal, session_id),
-        )
+
+async def _session(turn_request: ChatRequest, checkpointer: BaseCheckpointSaver, principal: Principal) -> tuple[str, bool]:
+    """The turn's session id (issued when absent) and whether it was cleared first."""
+    session_id = check_session_id(turn_request.sessionId) if turn_request.sessionId else uuid.uuid4().hex
+    if turn_request.clear:
+        if not turn_request.sessionId:
+            raise ValidationException("clear=true needs a sessionId")
+        await checkpointer.adelete_thread(thread_id(principal, session_id))
+        return session_id, True
+    return session_id, False
+
+
+def _turn(turn_request: ChatRequest, dependencies: RunDependencies, graphs: AgentGraphs, principal: Principal, session_id: str) -> Turn:
+    return build_turn(
+        turn_request,
+        principal=principal,
+        dependencies=dependencies,
+        graphs=graphs.sessions,
+        thread_id=thread_id(principal, session_id),
+    )

@@ -1,4 +1,4 @@
-"""``POST /completion`` — seed 000's contract. Stateless: the caller sends the history."""
+"""``POST /completion`` — one message in, one answer out. Stateless: the caller sends the history."""
 
 from __future__ import annotations
 
@@ -8,17 +8,13 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from litestar import Controller, Request, post
 from litestar.response import Response
 
+from api.auth import Principal
 from api.errors import ERROR_RESPONSES
-from api.runs import Turn, complete_turn, make_context
-from api.schemas import (
-    CompletionRequest,
-    CompletionResponse,
-    Usage,
-    check_turn,
-    resolve_project,
-)
-from api.services import AppServices, Principal
+from api.schemas import CompletionRequest, CompletionResponse, Usage
+from api.services.graphs import AgentGraphs
+from api.services.turns import build_turn, complete_turn
 from api.sse import completion_stream, sse_response
+from graphs.dependencies import RunDependencies
 
 _ROLES: dict[str, type[BaseMessage]] = {"user": HumanMessage, "assistant": AIMessage, "system": SystemMessage}
 
@@ -29,33 +25,30 @@ class CompletionController(Controller):
 
     @post("/", responses=ERROR_RESPONSES, status_code=200, summary="Answer one message (JSON, or SSE with stream: true)")
     async def complete(
-        self, data: CompletionRequest, services: AppServices, request: Request[Principal, Any, Any]
+        self,
+        data: CompletionRequest,
+        run_dependencies: RunDependencies,
+        graphs: AgentGraphs,
+        request: Request[Principal, Any, Any],
     ) -> Response[CompletionResponse]:
-        message, model, agent = check_turn(services, data)
         history = [_ROLES[m.role](m.content) for m in data.conversation_history]
-        turn = Turn(
-            agent=agent,
-            model=model,
-            graph=services.stateless_graphs[agent],
-            graph_input={"messages": [*history, HumanMessage(message)]},
-            context=make_context(services, data, model=model, project_id=resolve_project(request.user, data.project_id)),
-        )
+        turn = build_turn(data, principal=request.user, dependencies=run_dependencies, graphs=graphs.stateless, history=history)
         if data.stream:
-            return sse_response(completion_stream(services, turn))  # type: ignore[return-value]
+            return sse_response(completion_stream(run_dependencies, turn))  # type: ignore[return-value]
 
-        answer, sources, metrics = await complete_turn(services, turn)
-        usage = metrics.get("usage") or {}
+        result = await complete_turn(run_dependencies, turn)
+        usage = result.metadata.get("usage") or {}
         return Response(
             CompletionResponse(
-                response=answer,
-                model=model,
-                agent=agent,
+                response=result.answer,
+                model=turn.model,
+                agent=turn.agent.type,
                 usage=Usage(
                     prompt_tokens=usage.get("input_tokens", 0),
                     completion_tokens=usage.get("output_tokens", 0),
                     total_tokens=usage.get("total_tokens", 0),
                 ),
-                sources=list(sources),
-                metadata={"message_count": len(history) + 2, **metrics},
+                sources=list(result.sources),
+                metadata={"message_count": len(history) + 2, **result.metadata},
             )
         )

@@ -1,4 +1,4 @@
-"""``/health`` (liveness, seed 000's shape) and ``/health/ready`` (can it answer right now?)."""
+"""``/health`` (liveness: status, version, title, environment, time) and ``/health/ready`` (can it answer right now?)."""
 
 from __future__ import annotations
 
@@ -6,36 +6,14 @@ import asyncio
 import os
 from datetime import UTC, datetime
 
-import msgspec
 from litestar import Controller, Response, get
 
 from api.errors import ERROR_RESPONSES
-from api.services import AppServices
-from nodes.models import ModelUnavailableError, ensure_available
-from retrievers.base import StoreUnavailableError
-
-
-class HealthResponse(msgspec.Struct):
-    status: str
-    version: str
-    title: str
-    environment: str
-    timestamp: str
-
-
-class Check(msgspec.Struct):
-    ok: bool
-    detail: str
-
-
-class ReadinessResponse(msgspec.Struct):
-    status: str
-    checks: dict[str, Check]
-
-
-class RuntimeStats(msgspec.Struct):
-    tasks: int
-    rss_bytes: int | None
+from api.schemas import Check, HealthResponse, ReadinessResponse, RuntimeStats
+from api.services.graphs import app_version
+from nodes.models.factory import ModelRegistry, ModelUnavailableError
+from retrievers.base import DocumentStore, StoreUnavailableError
+from routeur.settings import Settings
 
 
 def _rss_bytes() -> int | None:
@@ -52,11 +30,10 @@ class HealthController(Controller):
     tags = ["health"]
 
     @get("/", responses=ERROR_RESPONSES, summary="Liveness")
-    async def health(self, services: AppServices) -> HealthResponse:
-        settings = services.settings
+    async def health(self, settings: Settings) -> HealthResponse:
         return HealthResponse(
             status="healthy",
-            version=services.version,
+            version=app_version(),
             title=settings.title,
             environment=settings.environment,
             timestamp=datetime.now(UTC).isoformat(),
@@ -67,16 +44,16 @@ class HealthController(Controller):
         return RuntimeStats(tasks=len(asyncio.all_tasks()), rss_bytes=_rss_bytes())
 
     @get("/ready", responses=ERROR_RESPONSES, summary="Readiness: vector store and default model provider")
-    async def ready(self, services: AppServices) -> Response[ReadinessResponse]:
+    async def ready(self, store: DocumentStore, settings: Settings, models: ModelRegistry) -> Response[ReadinessResponse]:
         checks: dict[str, Check] = {}
         try:
-            await services.store.ping()
+            await store.ping()
             checks["vector_store"] = Check(ok=True, detail="reachable")
         except StoreUnavailableError as exc:
             checks["vector_store"] = Check(ok=False, detail=str(exc))
-        model = services.settings.default_model
+        model = settings.default_model
         try:
-            ensure_available(model, services.settings)
+            models.ensure_available(model)
             checks["model_provider"] = Check(ok=True, detail=f"{model} is configured")
         except (ModelUnavailableError, KeyError) as exc:
             checks["model_provider"] = Check(ok=False, detail=str(exc))

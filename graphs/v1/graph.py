@@ -10,15 +10,12 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer
 
 from graphs.context import AgentContext
+from graphs.routing import route_intent
 from graphs.state import AgentState, InputState, OutputState
 from nodes.evaluation import evaluate
 from nodes.generation import generate
 from nodes.intent import analyze_intent
 from nodes.search import dense_search
-
-
-def route_intent(state: AgentState) -> str:
-    return "generation" if state.get("intent") == "chit_chat" else "search"
 
 
 def build_graph(checkpointer: Checkpointer = None) -> CompiledStateGraph:

@@ -12,8 +12,8 @@ from langgraph.runtime import Runtime
 from langgraph.types import Checkpointer
 
 from graphs.context import AgentContext
+from graphs.routing import route_intent
 from graphs.state import AgentState, InputState, OutputState
-from graphs.v1.graph import route_intent
 from nodes.evaluation import evaluate
 from nodes.generation import generate_grounded
 from nodes.intent import analyze_intent_standalone

@@ -10,8 +10,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from graphs.registry import AGENTS
-from nodes.catalog import UnknownModelError
-from nodes.models import ModelUnavailableError
+from nodes.models.catalog import UnknownModelError
+from nodes.models.factory import ModelUnavailableError
 from retrievers.base import StoreUnavailableError
 from routeur.client_types import RouteurError
 from routeur.evaluation import evaluators
@@ -54,7 +54,9 @@ def make_judge(name: str | None, settings: Settings) -> evaluators.Judge | None:
     if name is not None and name.lower() == "none":
         return None
     model = name or evaluators.default_judge_model(settings)
-    return evaluators.Judge(model, settings) if model else None
+    from nodes.models.factory import ModelRegistry
+
+    return evaluators.Judge(model, ModelRegistry(settings)) if model else None
 
 
 @asynccontextmanager

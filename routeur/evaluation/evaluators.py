@@ -10,13 +10,17 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from graphs.events import exception_message
 from routeur.evaluation import prompts
 from routeur.evaluation.dataset import Example
 from routeur.evaluation.targets import Answer
+
+if TYPE_CHECKING:
+    from nodes.models.factory import ModelRegistry
 
 CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 
@@ -144,13 +148,11 @@ VERDICT_SCORES = {"correct": 1.0, "partially_correct": 0.5, "incorrect": 0.0}
 class Judge:
     """An LLM grading answers against the reference answer and facts (a real provider's model)."""
 
-    def __init__(self, model: str, settings: Any = None):
-        from nodes.models import build_structured_model, is_offline
-
-        if is_offline(model):
+    def __init__(self, model: str, models: ModelRegistry):
+        if models.is_offline(model):
             raise ValueError(f"'{model}' cannot judge: the judge needs a language model (e.g. gpt-4o-mini)")
         self.model = model
-        self._llm = build_structured_model(model, Verdict, settings)
+        self._llm = models.structured(model, Verdict)
 
     async def __call__(self, example: Example, answer: Answer) -> dict[str, Any]:
         if not (example.reference or example.facts):
@@ -166,20 +168,21 @@ class Judge:
         try:
             verdict: Verdict = await self._llm.ainvoke([("system", prompts.JUDGE_SYSTEM), ("human", user)])  # type: ignore[assignment]
         except Exception as exc:  # the judge failing says nothing about the answer: no score, the answer is kept
-            return {"judge_score": None, "judge_reasoning": None, "judge_error": f"{type(exc).__name__}: {exc}"[:300]}
+            return {"judge_score": None, "judge_reasoning": None, "judge_error": exception_message(exc)}
         return {"judge_score": VERDICT_SCORES[verdict.verdict], "judge_reasoning": verdict.reasoning}
 
 
 def default_judge_model(settings: Any) -> str | None:
     """The judge when none is named: the configured one, else a small model of a provider whose key
     is set; with no real provider there is no judge (fact recall still grades answers)."""
-    from nodes.models import ModelUnavailableError, ensure_available
+    from nodes.models.factory import ModelRegistry, ModelUnavailableError
 
     if settings.eval_judge_model:
         return settings.eval_judge_model
+    models = ModelRegistry(settings)
     for model in ("gpt-4o-mini", "mistral-small-latest"):
         try:
-            ensure_available(model, settings)
+            models.ensure_available(model)
         except ModelUnavailableError:
             continue
         return model

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from graphs.events import failure
 from routeur.batch import ProgressCallback, run_batch
 from routeur.evaluation import evaluators
 from routeur.evaluation.dataset import Example
@@ -89,7 +90,7 @@ async def run_evaluation(
     rows = []
     for (target, example), outcome in zip(pairs, outcomes, strict=True):
         if isinstance(outcome, Exception):
-            failed = Answer(error={"phase": "evaluation", "message": f"{type(outcome).__name__}: {outcome}"[:300]})
+            failed = Answer(error=failure("evaluation", outcome)["data"])
             outcome = make_row(target.agent, example, failed, evaluators.score(example, failed, k=k))
         rows.append(outcome)
     return rows

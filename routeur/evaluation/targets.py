@@ -6,27 +6,24 @@ evaluators and the report never know where an answer came from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from graphs.context import AgentContext
-from graphs.events import Source
+from graphs.dependencies import RunDependencies
+from graphs.events import RunResult
 from graphs.registry import get_agent
-from graphs.streaming import user_turn
+from graphs.streaming import measured_events, user_turn
 from routeur.evaluation.dataset import Example
 
 if TYPE_CHECKING:
+    from nodes.models.factory import ModelRegistry
     from retrievers.base import DocumentStore
     from routeur.client import AsyncRouteurClient
     from routeur.settings import Settings
 
 
-@dataclass
-class Answer:
-    answer: str = ""
-    sources: list[Source] = field(default_factory=list)
-    metadata: dict[str, Any] = field(default_factory=dict)
-    error: dict[str, str] | None = None
+Answer = RunResult
+"""An answer as the evaluators read it: text, cited sources, metrics (``metadata``), error."""
 
 
 class Target(Protocol):
@@ -42,41 +39,35 @@ class Target(Protocol):
 class GraphTarget:
     """The agent's graph, run here on this process's store, measured as the API measures it."""
 
-    def __init__(self, agent: str, *, store: DocumentStore, settings: Settings, model: str | None = None, top_k: int | None = None):
-        from nodes.models import ensure_available
-
-        spec = get_agent(agent)
-        self.agent = spec.type
+    def __init__(
+        self,
+        agent: str,
+        *,
+        store: DocumentStore,
+        settings: Settings,
+        model: str | None = None,
+        top_k: int | None = None,
+        models: ModelRegistry | None = None,
+    ):
+        self.spec = get_agent(agent, settings.default_agent)
+        self.agent = self.spec.type
+        self.dependencies = RunDependencies.from_settings(settings, store=store, models=models)
         self.model = model or settings.default_model
-        ensure_available(self.model, settings)  # unknown or unconfigured: fail now, not on every question
+        self.dependencies.models.ensure_available(self.model)  # unknown or unconfigured: fail now, not on every question
         self.store = store
         self.settings = settings
         self.top_k = top_k or settings.top_k
-        self.graph = spec.build(None)
+        self.graph = self.spec.build(None)
 
     async def answer(self, example: Example) -> Answer:
-        from api.runs import measured_events
-
-        context = AgentContext(
-            model=self.model,
-            project_id=example.project_id,
-            sources=list(example.sources),
-            top_k=self.top_k,
-            max_search_rounds=self.settings.max_search_rounds,
+        context = AgentContext.from_settings(
+            self.settings, project_id=example.project_id, model=self.model, sources=list(example.sources), top_k=self.top_k
         )
         result = Answer()
         async for event, metrics in measured_events(
-            self.graph,
-            user_turn(example.question),
-            agent=self.agent,
-            context=context,
-            store=self.store,
-            electricity_mix_zone=self.settings.electricity_mix_zone,
+            self.graph, user_turn(example.question), agent=self.spec, context=context, dependencies=self.dependencies
         ):
-            if event["event"] == "done":
-                result.answer, result.sources, result.metadata = event["data"]["answer"], event["data"]["sources"], metrics or {}
-            elif event["event"] == "error":
-                result.error = dict(event["data"])
+            result.add(event, metrics)
         return result
 
     async def project_files(self, project_id: str) -> set[str]:
@@ -106,11 +97,7 @@ class ServerTarget:
                 sources=list(example.sources) or None,
                 top_k=self.top_k,
             ):
-                if event["event"] == "done":
-                    data = event["data"]
-                    result.answer, result.sources, result.metadata = data["answer"], data["sources"], data.get("metadata", {})
-                elif event["event"] == "error":
-                    result.error = dict(event["data"])
+                result.add(event)
         except RouteurError as exc:
             result.error = {"phase": "request", "message": str(exc)}
         return result

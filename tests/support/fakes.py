@@ -21,8 +21,8 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import BaseModel, ConfigDict
 
-from nodes.catalog import ModelSpec
-from nodes.models import register_model, unregister_model
+from nodes.models.catalog import ModelSpec
+from nodes.models.factory import ModelRegistry
 
 Reply = str | BaseModel | Exception | Callable[[list[BaseMessage]], "str | BaseModel"]
 
@@ -126,13 +126,14 @@ class ScriptedChatModel(BaseChatModel):
 
 
 def install_fake_model(
+    models: ModelRegistry,
     name: str,
     replies: list[Reply] | Callable[[], Iterator[Reply]],
     *,
     delay_s: float = 0.0,
     provider: str = "openai-compatible",
 ) -> Recorder:
-    """Register ``name`` in the catalog, served by a scripted fake; returns its recorder.
+    """Add ``name`` to ``models``, served by a scripted fake; returns its recorder.
 
     Each call to the factory (one per node) shares one script and one recorder, as one model
     would across an answer."""
@@ -143,12 +144,12 @@ def install_fake_model(
     def factory(_spec: ModelSpec, _temperature: float) -> BaseChatModel:
         return ScriptedChatModel(name_in_catalog=name, script=script, recorder=recorder, delay_s=delay_s)
 
-    register_model(spec, factory)
+    models.add(spec, factory)
     return recorder
 
 
-def remove_fake_model(name: str) -> None:
-    unregister_model(name)
+def remove_fake_model(models: ModelRegistry, name: str) -> None:
+    models.remove(name)
 
 
 def cycle(*replies: Reply) -> Callable[[], Iterator[Reply]]:

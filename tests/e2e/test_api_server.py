@@ -9,8 +9,8 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from tests.api_support import start_demo_server
-from tests.openai_stub import StubServer
+from tests.support.api_support import start_demo_server
+from tests.support.openai_stub import StubServer
 
 PORT_QUESTION = "Sur quel port le serveur écoute-t-il par défaut ?"
 

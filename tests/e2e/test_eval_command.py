@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from routeur.evaluation import load_dataset
-from tests.api_support import ROOT, ServerProcess, free_port
-from tests.openai_stub import StubServer
+from tests.support.api_support import ROOT, ServerProcess, free_port
+from tests.support.openai_stub import StubServer
 
 DATASET = ROOT / "demo" / "eval" / "questions.jsonl"
 ROUTEUR = str(Path(sys.executable).parent / "routeur")

@@ -19,7 +19,7 @@ from retrievers.loaders import (
     UnsupportedFileTypeError,
     load_document,
 )
-from tests.documents import make_docx, make_pdf
+from tests.support.documents import make_docx, make_pdf
 
 # -- loaders ----------------------------------------------------------------------------------
 
@@ -228,9 +228,6 @@ def test_cli_ingest_reports_skipped_files_and_fails(tmp_path, monkeypatch, capsy
         status = cli.main(["ingest", str(docs), "--project", "p"])
     finally:
         get_settings.cache_clear()
-        from retrievers import set_store
-
-        set_store(None)
     out = capsys.readouterr()
     assert status == 1
     assert "Ingested 1 files" in out.out and "skipped vide.md" in out.err

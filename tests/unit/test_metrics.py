@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from api import metrics as m
-from api.metrics import AnswerMetrics
-from nodes.catalog import BUILTIN_MODELS, ModelCatalog
-from tests.fakes import Recorder, ScriptedChatModel
+from nodes.models.catalog import BUILTIN_MODELS, ModelCatalog
+from nodes.models.metrics import AnswerMetrics
+from tests.support.fakes import Recorder, ScriptedChatModel
 
 CATALOG = ModelCatalog(BUILTIN_MODELS)
 

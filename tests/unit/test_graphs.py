@@ -13,12 +13,15 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from graphs import events
 from graphs.context import AgentContext
+from graphs.dependencies import RunDependencies
 from graphs.registry import AGENTS, get_agent, run_config
 from graphs.streaming import run_to_completion, stream_events, user_turn
 from nodes import prompts
 from nodes.evaluation import Relevance
 from nodes.intent import IntentAnalysis, IntentWithStandalone
-from tests.fakes import Fail, install_fake_model, remove_fake_model
+from nodes.models.factory import ModelRegistry
+from routeur.settings import Settings
+from tests.support.fakes import Fail, install_fake_model, remove_fake_model
 
 DOCS = {
     "alpha": {
@@ -49,13 +52,20 @@ async def corpus(store_factory):
     return store, ids
 
 
+MODELS = ModelRegistry(Settings(_env_file=None))
+"""The registry these runs use: the tests' scripted fakes are added to it."""
+RUN: dict[str, RunDependencies] = {}
+
+
+def use_store(store) -> None:
+    RUN["dependencies"] = RunDependencies(settings=Settings(_env_file=None), store=store, models=MODELS)
+
+
 @pytest.fixture(autouse=True)
 def use_corpus_store(corpus):
-    from retrievers import set_store
-
-    set_store(corpus[0])
+    use_store(corpus[0])
     yield
-    set_store(None)
+    RUN.clear()
 
 
 def shape(evs: list[dict]) -> list[tuple]:
@@ -97,7 +107,7 @@ CHIT_CHAT = [
 async def ask(agent: str, question: str, checkpointer=None, thread_id: str | None = None, **ctx):
     spec = get_agent(agent)
     context = AgentContext(**{"project_id": "alpha", **ctx})
-    config = run_config(spec, context.max_search_rounds, thread_id=thread_id)
+    config = run_config(spec, context.max_search_rounds, thread_id=thread_id, dependencies=RUN["dependencies"])
     return await run_to_completion(spec.build(checkpointer), user_turn(question), context=context, config=config)
 
 
@@ -145,7 +155,7 @@ async def test_sources_restrict_hits_and_projects_never_mix(agent, corpus):
 
 async def test_v1_with_llm_uses_structured_intent_grading_and_cited_prompt():
     recorder = install_fake_model(
-        "fake-llm",
+        MODELS, "fake-llm",
         [
             IntentAnalysis(intent="question", keywords="port défaut"),
             Relevance(relevant=[1]),
@@ -155,7 +165,7 @@ async def test_v1_with_llm_uses_structured_intent_grading_and_cited_prompt():
     try:
         result = await ask("V1", PORT_QUESTION, model="fake-llm")
     finally:
-        remove_fake_model("fake-llm")
+        remove_fake_model(MODELS, "fake-llm")
     assert shape(result.events) == DOCUMENTARY
     assert result.events[1]["data"]["keywords"] == "port défaut"
     assert result.answer == "Le service écoute sur le port 7860 [1]."
@@ -167,7 +177,7 @@ async def test_v1_with_llm_uses_structured_intent_grading_and_cited_prompt():
 
 async def test_v2_loops_with_a_reformulated_query_until_relevant():
     recorder = install_fake_model(
-        "fake-llm",
+        MODELS, "fake-llm",
         [
             IntentWithStandalone(intent="question", keywords="zzz", standalone_question="Quelle est la capitale du Pérou ?"),
             Relevance(relevant=[]),
@@ -179,7 +189,7 @@ async def test_v2_loops_with_a_reformulated_query_until_relevant():
     try:
         result = await ask("V2", "Combien de requêtes ?", model="fake-llm")
     finally:
-        remove_fake_model("fake-llm")
+        remove_fake_model(MODELS, "fake-llm")
     phases = [(e["data"]["phase"], e["data"]["status"]) for e in result.events if e["event"] == "phase"]
     assert phases.count(("search", "start")) == 2
     assert phases.count(("rewrite", "complete")) == 1
@@ -192,7 +202,7 @@ async def test_v2_loops_with_a_reformulated_query_until_relevant():
 
 async def test_v2_says_not_found_after_bounded_rounds_without_calling_the_generator():
     recorder = install_fake_model(
-        "fake-llm",
+        MODELS, "fake-llm",
         [
             IntentWithStandalone(intent="question", keywords="pérou", standalone_question="Capitale du Pérou ?"),
             Relevance(relevant=[]),
@@ -205,7 +215,7 @@ async def test_v2_says_not_found_after_bounded_rounds_without_calling_the_genera
     try:
         result = await ask("V2", "Capitale du Pérou ?", model="fake-llm")
     finally:
-        remove_fake_model("fake-llm")
+        remove_fake_model(MODELS, "fake-llm")
     phases = [(e["data"]["phase"], e["data"]["status"]) for e in result.events if e["event"] == "phase"]
     assert phases.count(("search", "start")) == 3  # first search + at most 2 extra rounds
     assert result.answer == prompts.NOT_FOUND_FR
@@ -223,13 +233,13 @@ async def test_v1_offline_answers_even_without_relevant_hits_but_v2_is_honest():
 
 async def test_provider_failure_mid_stream_emits_error_and_ends():
     install_fake_model(
-        "fake-llm",
+        MODELS, "fake-llm",
         [IntentAnalysis(intent="question", keywords="port"), Relevance(relevant=[1]), Fail(RuntimeError("upstream 500"), after_words=3)],
     )
     try:
         result = await ask("V1", PORT_QUESTION, model="fake-llm")
     finally:
-        remove_fake_model("fake-llm")
+        remove_fake_model(MODELS, "fake-llm")
     names = [e["event"] for e in result.events]
     assert names.count("chunk") == 3
     assert names[-1] == "error" and "done" not in names
@@ -249,13 +259,13 @@ async def test_search_failure_is_reported_with_its_phase(monkeypatch, corpus):
 
 async def test_consumer_leaving_cancels_the_model_stream():
     recorder = install_fake_model(
-        "slow-llm",
+        MODELS, "slow-llm",
         [IntentAnalysis(intent="question", keywords="port"), Relevance(relevant=[1]), " ".join(["mot"] * 200)],
         delay_s=0.02,
     )
     spec = get_agent("V1")
     context = AgentContext(project_id="alpha", model="slow-llm")
-    stream = stream_events(spec.build(None), user_turn(PORT_QUESTION), context=context, config=run_config(spec, 0))
+    stream = stream_events(spec.build(None), user_turn(PORT_QUESTION), context=context, config=run_config(spec, 0, dependencies=RUN["dependencies"]))
     try:
         async for ev in stream:
             if ev["event"] == "chunk":
@@ -267,7 +277,7 @@ async def test_consumer_leaving_cancels_the_model_stream():
         assert recorder.chunks_sent == sent < 10
         assert recorder.streams_finished == 0
     finally:
-        remove_fake_model("slow-llm")
+        remove_fake_model(MODELS, "slow-llm")
 
 
 async def test_sessions_keep_history_and_reset_per_turn_fields():
@@ -286,12 +296,11 @@ async def test_sessions_keep_history_and_reset_per_turn_fields():
 async def test_offline_default_answers_a_demo_corpus_question_with_the_right_citation(store_factory):
     from pathlib import Path
 
-    from retrievers import set_store
     from retrievers.ingestion import file_id_for, ingest_paths
 
     store = store_factory("demo")
-    await ingest_paths(store, [Path(__file__).parent.parent / "demo" / "corpus"], project_id="default", progress=False)
-    set_store(store)
+    await ingest_paths(store, [Path(__file__).parent.parent.parent / "demo" / "corpus"], project_id="default", progress=False)
+    use_store(store)
     for agent in ("V1", "V2"):
         result = await ask(agent, "Sur quel port le serveur écoute-t-il par défaut ?", project_id="default")
         assert "7860" in result.answer

@@ -12,8 +12,9 @@ from litestar.testing import AsyncTestClient
 from api.app import create_app
 from graphs import events
 from nodes.intent import IntentWithStandalone
-from tests.api_support import ingest_demo, sse_events
-from tests.fakes import Fail, install_fake_model, remove_fake_model
+from nodes.models.factory import ModelRegistry
+from tests.support.api_support import ingest_demo, sse_events
+from tests.support.fakes import Fail, install_fake_model, remove_fake_model
 
 PORT_QUESTION = "Sur quel port le serveur écoute-t-il par défaut ?"
 
@@ -26,8 +27,14 @@ async def demo_settings(settings_factory):
 
 
 @pytest.fixture(scope="module")
-async def client(demo_settings):
-    async with AsyncTestClient(create_app(demo_settings)) as test_client:
+def models(demo_settings):
+    """The app's model registry: tests add their scripted fakes to it, and nowhere else."""
+    return ModelRegistry(demo_settings)
+
+
+@pytest.fixture(scope="module")
+async def client(demo_settings, models):
+    async with AsyncTestClient(create_app(demo_settings, models=models)) as test_client:
         yield test_client
 
 
@@ -128,12 +135,12 @@ async def test_models_agents_health_and_schema(client, auth):
 async def test_readiness_reports_an_unavailable_store(client, monkeypatch):
     from retrievers.base import StoreUnavailableError
 
-    services = client.app.state.services
+    store = client.app.state.run_dependencies.store
 
     async def down() -> None:
         raise StoreUnavailableError("Qdrant at http://qdrant:6333 is unavailable")
 
-    monkeypatch.setattr(services.store, "ping", down)
+    monkeypatch.setattr(store, "ping", down)
     ready = await client.get("/health/ready")
     assert ready.status_code == 503 and ready.json()["checks"]["vector_store"]["ok"] is False
 
@@ -212,20 +219,19 @@ async def test_chat_form_and_json_sessions_and_clear(client, auth):
 
     follow = (await client.post("/api/v1/chat", headers=auth, json={"message": "Et la limite de requêtes par minute ?", "sessionId": first["sessionId"]})).json()
     assert follow["sessionId"] == first["sessionId"] and "10 requêtes" in follow["content"]
-    services = client.app.state.services
+    graphs = client.app.state.graphs
     thread = {"configurable": {"thread_id": f"user:{first['sessionId']}"}}
-    state = await services.graphs["V2"].aget_state(thread)
+    state = await graphs.sessions["V2"].aget_state(thread)
     assert len(state.values["messages"]) == 4
 
     cleared = (await client.post("/api/v1/chat", headers=auth, data={"sessionId": first["sessionId"], "clear": "true"})).json()
     assert cleared == {"status": "ok", "sessionId": first["sessionId"], "cleared": True}
-    assert (await services.graphs["V2"].aget_state(thread)).values == {}
+    assert (await graphs.sessions["V2"].aget_state(thread)).values == {}
 
 
 async def test_sessions_are_private_to_their_caller(client, auth, demo_settings):
     first = (await client.post("/api/v1/chat", headers=auth, data={"message": PORT_QUESTION})).json()
-    services = client.app.state.services
-    other = services.graphs["V2"]
+    other = client.app.state.graphs.sessions["V2"]
     state = await other.aget_state({"configurable": {"thread_id": f"someone-else:{first['sessionId']}"}})
     assert state.values == {}
 
@@ -249,23 +255,23 @@ async def test_chat_stream_named_events_post_and_get(client, auth):
         assert METRIC_KEYS <= set(done["metadata"])
 
 
-async def test_html_content_escapes_raw_html(client, auth):
+async def test_html_content_escapes_raw_html(client, auth, models):
     install_fake_model(
-        "fake-html",
+        models, "fake-html",
         [IntentWithStandalone(intent="chit_chat", keywords="", standalone_question="x"), "**Gras** <script>alert(1)</script>"],
     )
     try:
         response = await client.post("/api/v1/chat/stream", headers=auth, data={"message": "Salut", "model": "fake-html"})
     finally:
-        remove_fake_model("fake-html")
+        remove_fake_model(models, "fake-html")
     done = sse_events(response.text)[-1][1]
     assert "<strong>Gras</strong>" in done["htmlContent"]
     assert "<script>" not in done["htmlContent"] and "&lt;script&gt;" in done["htmlContent"]
 
 
-async def test_provider_failure_mid_stream_then_clean_end_and_next_request_works(client, auth):
+async def test_provider_failure_mid_stream_then_clean_end_and_next_request_works(client, auth, models):
     install_fake_model(
-        "fake-broken",
+        models, "fake-broken",
         [IntentWithStandalone(intent="chit_chat", keywords="", standalone_question="x"), Fail(RuntimeError("provider 503"), after_words=2)],
     )
     try:
@@ -279,16 +285,16 @@ async def test_provider_failure_mid_stream_then_clean_end_and_next_request_works
         last = sse_events(completion.text)[-1][1]
         assert last["done"] is True and last["error"]["phase"] in {"generation", "intent_analysis"}
     finally:
-        remove_fake_model("fake-broken")
+        remove_fake_model(models, "fake-broken")
     assert (await client.post("/api/v1/chat", headers=auth, data={"message": PORT_QUESTION})).status_code == 200
 
 
-async def test_non_streaming_provider_failure_is_a_502_envelope(client, auth):
-    install_fake_model("fake-down", [Fail(ConnectionError("provider unreachable"))])
+async def test_non_streaming_provider_failure_is_a_502_envelope(client, auth, models):
+    install_fake_model(models, "fake-down", [Fail(ConnectionError("provider unreachable"))])
     try:
         response = await client.post("/completion", headers=auth, json={"message": "Bonjour", "model": "fake-down"})
     finally:
-        remove_fake_model("fake-down")
+        remove_fake_model(models, "fake-down")
     assert response.status_code == 502
     assert response.json()["status"] == "error" and "provider unreachable" in response.json()["message"]
 
@@ -314,12 +320,12 @@ async def test_non_streaming_provider_failure_is_a_502_envelope(client, auth):
     ],
 )
 async def test_bad_input_is_a_clear_400_and_never_reaches_a_graph(client, auth, monkeypatch, route, body, fragment):
-    import api.runs
+    import graphs.streaming
 
     def no_run(*args, **kwargs):
         raise AssertionError("a graph was run for a bad request")
 
-    monkeypatch.setattr(api.runs, "stream_events", no_run)
+    monkeypatch.setattr(graphs.streaming, "stream_events", no_run)
     response = await client.post(route, headers=auth, json=body)
     assert response.status_code == 400
     assert response.json()["status"] == "error" and fragment in response.json()["message"]

@@ -9,7 +9,7 @@ import schemathesis
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from tests.api_support import ServerProcess, ingest_demo
+from tests.support.api_support import ServerProcess, ingest_demo
 
 EXAMPLES_PER_OPERATION = 25
 

@@ -2,7 +2,7 @@
 network, native async streaming — so that what is measured is the service, not a provider.
 
 Declare it in the extra-models file to use it from a server process (ours or ``langgraph dev``):
-``{"name": "paced", "provider": "python", "factory": "nodes.testing:paced_model",
+``{"name": "paced", "provider": "python", "factory": "nodes.models.testing:paced_model",
 "options": {"tokens": 50, "delay_s": 0.01}}``. Structured-output calls (intent, grading) get a
 valid answer at once: documentary intent, every passage relevant.
 """
@@ -19,7 +19,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from nodes.catalog import ModelSpec
+from nodes.models.catalog import ModelSpec
 
 
 class PacedChatModel(BaseChatModel):

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "evaluation.ipynb"
+NOTEBOOK = Path(__file__).resolve().parent.parent.parent / "notebooks" / "evaluation.ipynb"
 
 
 def test_the_evaluation_notebook_runs_offline(monkeypatch, tmp_path):

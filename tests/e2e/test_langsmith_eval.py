@@ -17,8 +17,8 @@ from routeur.evaluation import evaluators, load_dataset, run_evaluation
 from routeur.evaluation.command import run as run_command
 from routeur.evaluation.experiments import langsmith_client, run_on_langsmith
 from routeur.evaluation.targets import GraphTarget
-from tests.api_support import ROOT, ingest_demo
-from tests.langsmith_stub import LangSmithStub
+from tests.support.api_support import ROOT, ingest_demo
+from tests.support.langsmith_stub import LangSmithStub
 
 DATASET = ROOT / "demo" / "eval" / "questions.jsonl"
 API_KEY = "ls-test-key"

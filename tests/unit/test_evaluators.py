@@ -6,13 +6,17 @@ import json
 
 import pytest
 
+from nodes.models.factory import ModelRegistry
 from routeur.evaluation import DatasetError, load_dataset, summarize, summary_table, write_results
 from routeur.evaluation import evaluators as ev
 from routeur.evaluation.dataset import Example
 from routeur.evaluation.report import p95
 from routeur.evaluation.runner import make_row
 from routeur.evaluation.targets import Answer
-from tests.fakes import install_fake_model, remove_fake_model
+from routeur.settings import Settings
+from tests.support.fakes import install_fake_model, remove_fake_model
+
+MODELS = ModelRegistry(Settings(_env_file=None))
 
 
 def source(n: int, file_id: str) -> dict:
@@ -164,9 +168,9 @@ def test_dataset_numbers_examples_and_applies_defaults(tmp_path):
 
 
 async def test_the_judge_grades_with_a_language_model_and_skips_what_it_cannot():
-    recorder = install_fake_model("fake-judge", [ev.Verdict(reasoning="States the port.", verdict="partially_correct")])
+    recorder = install_fake_model(MODELS, "fake-judge", [ev.Verdict(reasoning="States the port.", verdict="partially_correct")])
     try:
-        judge = ev.Judge("fake-judge")
+        judge = ev.Judge("fake-judge", MODELS)
         graded = await judge(EXAMPLE, answer("Le port est 7860 [1].", "api"))
         assert graded == {"judge_score": 0.5, "judge_reasoning": "States the port."}
         prompt = "\n".join(str(m.content) for m in recorder.prompts[0])
@@ -175,12 +179,12 @@ async def test_the_judge_grades_with_a_language_model_and_skips_what_it_cannot()
         assert (await judge(EXAMPLE, answer("", error={"phase": "x", "message": "y"})))["judge_score"] == 0.0
         assert len(recorder.prompts) == 1  # neither skipped case asked the model
     finally:
-        remove_fake_model("fake-judge")
+        remove_fake_model(MODELS, "fake-judge")
 
 
 def test_the_offline_model_cannot_judge():
     with pytest.raises(ValueError, match="needs a language model"):
-        ev.Judge("local-extractive")
+        ev.Judge("local-extractive", MODELS)
 
 
 def test_default_judge_needs_a_real_provider(settings_factory, monkeypatch):
@@ -192,9 +196,9 @@ def test_default_judge_needs_a_real_provider(settings_factory, monkeypatch):
 
 
 async def test_a_failing_judge_leaves_no_score_and_keeps_the_answer():
-    install_fake_model("fake-judge-down", [RuntimeError("provider down")])
+    install_fake_model(MODELS, "fake-judge-down", [RuntimeError("provider down")])
     try:
-        graded = await ev.Judge("fake-judge-down")(EXAMPLE, answer("Le port est 7860 [1].", "api"))
+        graded = await ev.Judge("fake-judge-down", MODELS)(EXAMPLE, answer("Le port est 7860 [1].", "api"))
     finally:
-        remove_fake_model("fake-judge-down")
+        remove_fake_model(MODELS, "fake-judge-down")
     assert graded["judge_score"] is None and "provider down" in graded["judge_error"]

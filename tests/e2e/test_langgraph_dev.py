@@ -8,7 +8,7 @@ from langgraph_sdk import get_client
 
 from graphs import events
 from routeur.settings import Settings
-from tests.api_support import LanggraphDevProcess, ingest_demo
+from tests.support.api_support import LanggraphDevProcess, ingest_demo
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from ecologits.tracers.utils import llm_impacts
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.outputs import LLMResult
 
-from nodes.catalog import ModelCatalog, ModelSpec
+from nodes.models.catalog import ModelCatalog, ModelSpec
 
 # EcoLogits logs a precision note on every call; keep its real errors only. (Its logger has its
 # own class: it must exist, by importing ecologits, before its level is set.)
@@ -100,13 +100,12 @@ class UsageCollector(BaseCallbackHandler):
 
 
 def _default_catalog() -> ModelCatalog:
-    from nodes.models import get_catalog
-
-    return get_catalog()
+    """The built-in models, for callers that measure without a registry of their own."""
+    return ModelCatalog()
 
 
 class AnswerMetrics:
-    """Clock and usage of one answer; ``finish()`` gives the ``metadata`` figures of seed 000."""
+    """Clock and usage of one answer; ``finish()`` gives the ``metadata`` figures every answer reports."""
 
     def __init__(self, electricity_mix_zone: str = "WOR", catalog: ModelCatalog | None = None):
         self.zone = electricity_mix_zone

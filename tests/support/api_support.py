@@ -16,7 +16,7 @@ import httpx
 
 from routeur.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 async def ingest_demo(settings: Settings, project_id: str = "default") -> None:

@@ -29,8 +29,8 @@ from routeur.client import (
     ServerError,
     UnsupportedMediaTypeError,
 )
-from tests.api_support import ServerProcess, free_port, start_demo_server
-from tests.openai_stub import StubServer
+from tests.support.api_support import ServerProcess, free_port, start_demo_server
+from tests.support.openai_stub import StubServer
 
 PORT_QUESTION = "Sur quel port le serveur écoute-t-il par défaut ?"
 STUB_ANSWER = "Le service écoute sur le port 7860 [1]."

@@ -9,9 +9,9 @@ from langchain_mistralai import ChatMistralAI
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
-from nodes import models
-from nodes.catalog import ModelCatalog, UnknownModelError
-from nodes.extractive import ExtractiveChatModel
+from nodes.models.catalog import ModelCatalog, UnknownModelError
+from nodes.models.extractive import ExtractiveChatModel
+from nodes.models.factory import ModelRegistry, ModelUnavailableError
 from retrievers.embeddings import LocalEmbeddings, build_embeddings, embeddings_slug
 from routeur.settings import Settings
 
@@ -36,28 +36,29 @@ def test_extra_models_file_declares_openai_compatible_endpoints(tmp_path):
 
 
 def test_factory_builds_each_provider(settings, monkeypatch, tmp_path):
-    assert isinstance(models.build_chat_model("local-extractive", 0.2, settings), ExtractiveChatModel)
+    models = ModelRegistry(settings)
+    assert isinstance(models.chat("local-extractive", 0.2), ExtractiveChatModel)
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("MISTRAL_API_KEY", raising=False)
-    with pytest.raises(models.ModelUnavailableError, match="OPENAI_API_KEY"):
-        models.build_chat_model("gpt-4o", 0.2, settings)
-    with pytest.raises(models.ModelUnavailableError, match="MISTRAL_API_KEY"):
-        models.ensure_available("mistral-large-latest", settings)
+    with pytest.raises(ModelUnavailableError, match="OPENAI_API_KEY"):
+        models.chat("gpt-4o", 0.2)
+    with pytest.raises(ModelUnavailableError, match="MISTRAL_API_KEY"):
+        models.ensure_available("mistral-large-latest")
 
     keyed = settings.model_copy(update={"openai_api_key": SecretStr("sk-test"), "mistral_api_key": SecretStr("mk-test")})
-    openai = models.build_chat_model("gpt-4o-mini", 0.3, keyed)
+    keyed_models = ModelRegistry(keyed)
+    openai = keyed_models.chat("gpt-4o-mini", 0.3)
     assert isinstance(openai, ChatOpenAI) and openai.model_name == "gpt-4o-mini" and openai.temperature == 0.3
     assert openai.stream_usage is True
     assert openai.stream_chunk_timeout is None  # its wait_for loses cancellations on Python 3.11
-    mistral = models.build_chat_model("mistral-small-latest", 0.1, keyed)
+    mistral = keyed_models.chat("mistral-small-latest", 0.1)
     assert isinstance(mistral, ChatMistralAI) and mistral.model == "mistral-small-latest"
 
     path = tmp_path / "models.json"
     path.write_text(json.dumps([{"name": "vllm-llama", "base_url": "http://127.0.0.1:9/v1", "remote_name": "meta/llama", "api_key_env": "VLLM_KEY"}]))
     monkeypatch.setenv("VLLM_KEY", "secret-key")
-    monkeypatch.setattr(models, "get_catalog", lambda: ModelCatalog.from_file(path))
-    compatible = models.build_chat_model("vllm-llama", 0.0, settings)
+    compatible = ModelRegistry(settings.model_copy(update={"extra_models_file": path})).chat("vllm-llama", 0.0)
     assert isinstance(compatible, ChatOpenAI) and compatible.model_name == "meta/llama"
     assert compatible.openai_api_base == "http://127.0.0.1:9/v1"
     assert compatible.openai_api_key.get_secret_value() == "secret-key"

@@ -10,8 +10,8 @@ from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from retrievers.ingestion import file_id_for
-from tests.documents import make_docx as _docx
-from tests.documents import make_pdf as _pdf
+from tests.support.documents import make_docx as _docx
+from tests.support.documents import make_pdf as _pdf
 
 CLIENTS = [
     {"id": "team-alpha", "secret": "alpha-secret-0123456789", "projects": ["alpha"]},

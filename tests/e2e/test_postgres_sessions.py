@@ -13,7 +13,7 @@ from litestar.testing import AsyncTestClient
 from pydantic import SecretStr
 
 from api.app import create_app
-from tests.api_support import free_port, ingest_demo
+from tests.support.api_support import free_port, ingest_demo
 
 PG_BIN = Path("/usr/local/bin")
 
@@ -47,7 +47,7 @@ async def test_sessions_live_in_postgres_across_app_restarts(settings_factory, p
         headers = {"Authorization": f"Bearer {(await client.post('/auth/token')).json()['access_token']}"}
         first = (await client.post("/api/v1/chat", headers=headers, data={"message": "Sur quel port le serveur écoute-t-il ?"})).json()
         assert "7860" in first["content"]
-        assert type(client.app.state.services.checkpointer).__name__ == "AsyncPostgresSaver"
+        assert type(client.app.state.checkpointer).__name__ == "AsyncPostgresSaver"
     assert not settings.resolved_sessions_path().exists()  # nothing went to SQLite
 
     async with AsyncTestClient(create_app(settings)) as client:
@@ -56,7 +56,7 @@ async def test_sessions_live_in_postgres_across_app_restarts(settings_factory, p
             await client.post("/api/v1/chat", headers=headers, data={"message": "Et le code HTTP ?", "sessionId": first["sessionId"]})
         ).json()
         thread = {"configurable": {"thread_id": f"user:{first['sessionId']}"}}
-        graph = client.app.state.services.graphs["V2"]
+        graph = client.app.state.graphs.sessions["V2"]
         assert follow["sessionId"] == first["sessionId"]
         assert len((await graph.aget_state(thread)).values["messages"]) == 4
         cleared = await client.post("/api/v1/chat", headers=headers, data={"sessionId": first["sessionId"], "clear": "true"})

@@ -14,7 +14,7 @@ from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from retrievers.base import StoreUnavailableError
-from tests.api_support import ingest_demo, sse_events, start_demo_server
+from tests.support.api_support import ingest_demo, sse_events, start_demo_server
 
 QUESTION = "Sur quel port le serveur écoute-t-il par défaut ?"
 PACED_TOKENS = 20
@@ -27,7 +27,7 @@ async def server(settings_factory, stub):
         {
             "name": "paced",
             "provider": "python",
-            "factory": "nodes.testing:paced_model",
+            "factory": "nodes.models.testing:paced_model",
             "options": {"tokens": PACED_TOKENS, "delay_s": 0.005},
         }
     ]
@@ -103,7 +103,7 @@ async def test_store_outage_is_reported_and_the_next_request_succeeds(settings_f
     await ingest_demo(settings)
     async with AsyncTestClient(create_app(settings)) as client:
         headers = {"Authorization": f"Bearer {(await client.post('/auth/token')).json()['access_token']}"}
-        store = client.app.state.services.store
+        store = client.app.state.run_dependencies.store
         real_search = store.search
 
         async def down(*args, **kwargs):

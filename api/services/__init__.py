@@ -1,0 +1,2 @@
+"""The API's service layer: what handlers call, kept apart from HTTP routing (turns, uploads,
+the compiled graphs)."""

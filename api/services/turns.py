@@ -1,0 +1,123 @@
+"""One agent turn as the API runs it. ``build_turn`` is the one place a request becomes a
+``Turn`` (checked message, model, agent, project; the context from the app's settings); the
+turn then runs with the app's ``RunDependencies``, measured as every surface measures answers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from langchain_core.messages import BaseMessage, HumanMessage
+from langgraph.graph.state import CompiledStateGraph
+from litestar.exceptions import HTTPException, PermissionDeniedException, ValidationException
+from markdown_it import MarkdownIt
+
+from api.auth import Principal
+from graphs import streaming
+from graphs.context import AgentContext
+from graphs.dependencies import RunDependencies
+from graphs.events import Event, RunResult
+from graphs.registry import AgentSpec, get_agent
+
+# Raw HTML in an answer is escaped, never rendered: the model's text is untrusted.
+_markdown = MarkdownIt("js-default")
+
+
+class TurnRequest(Protocol):
+    """What every chat-like body carries (``CompletionRequest``, ``ChatRequest``, new surfaces)."""
+
+    message: str | None
+    model: str | None
+    agent: str | None
+    temperature: float | None
+    project_id: str | None
+    sources: list[str] | None
+    top_k: int | None
+
+
+@dataclass
+class Turn:
+    agent: AgentSpec
+    model: str
+    graph: CompiledStateGraph
+    graph_input: dict[str, Any]
+    context: AgentContext
+    thread_id: str | None = None
+    history: list[BaseMessage] = field(default_factory=list)
+
+
+def build_turn(
+    request: TurnRequest,
+    *,
+    principal: Principal,
+    dependencies: RunDependencies,
+    graphs: dict[str, CompiledStateGraph],
+    history: Sequence[BaseMessage] = (),
+    thread_id: str | None = None,
+) -> Turn:
+    """Reject what must never reach a graph, then assemble the turn. An unknown model or agent
+    (400) and an unconfigured provider (503) raise their own errors, mapped in ``api.errors``."""
+    settings = dependencies.settings
+    text = (request.message or "").strip()
+    if not text:
+        raise ValidationException("Message is required")
+    if len(text) > settings.max_message_chars:
+        raise ValidationException(f"Message is too long: {len(text)} characters, the limit is {settings.max_message_chars}")
+    model = request.model or settings.default_model
+    dependencies.models.ensure_available(model)
+    agent = get_agent(request.agent, settings.default_agent)
+    context = AgentContext.from_settings(
+        settings,
+        project_id=resolve_project(principal, request.project_id),
+        model=model,
+        temperature=request.temperature,
+        sources=request.sources,
+        top_k=request.top_k,
+    )
+    return Turn(
+        agent=agent,
+        model=model,
+        graph=graphs[agent.type],
+        graph_input={"messages": [*history, HumanMessage(text)]},
+        context=context,
+        thread_id=thread_id,
+        history=list(history),
+    )
+
+
+def resolve_project(principal: Principal, project_id: str | None) -> str:
+    """The project a turn searches: asked for and allowed by the token, else the token's first."""
+    if project_id is None:
+        return next((p for p in principal.projects if p != "*"), "default")
+    if not principal.may_use(project_id):
+        raise PermissionDeniedException(f"This token may not use project '{project_id}'")
+    return project_id
+
+
+def thread_id(principal: Principal, session_id: str) -> str:
+    """Sessions are namespaced by caller: another token cannot read or clear them."""
+    return f"{principal.sub}:{session_id}"
+
+
+async def run_turn(dependencies: RunDependencies, turn: Turn) -> AsyncIterator[tuple[Event, dict[str, Any] | None]]:
+    """The turn's events; the ``done`` event comes with the answer's metrics."""
+    async for item in streaming.measured_events(
+        turn.graph, turn.graph_input, agent=turn.agent, context=turn.context, dependencies=dependencies, thread_id=turn.thread_id
+    ):
+        yield item
+
+
+async def complete_turn(dependencies: RunDependencies, turn: Turn) -> RunResult:
+    """A whole turn for non-streaming routes (answer, sources, metrics); a failure is a 502."""
+    result = RunResult()
+    async for event, figures in run_turn(dependencies, turn):
+        result.add(event, figures)
+    if result.error is not None:
+        raise HTTPException(status_code=502, detail=f"{result.error['phase']}: {result.error['message']}")
+    return result
+
+
+def render_html(markdown: str) -> str:
+    """The answer as HTML, raw HTML in it escaped."""
+    return _markdown.render(markdown)

@@ -1,0 +1,8 @@
+"""The model layer: the catalog (``catalog``), the factory built from settings (``factory``), the
+offline extractive model (``extractive``), the paced test model (``testing``) and answer metrics
+(``metrics``). It imports nothing from ``graphs`` or ``api``."""
+
+from nodes.models.catalog import ModelCatalog, ModelSpec, UnknownModelError
+from nodes.models.factory import ChatModelFactory, ModelRegistry, ModelUnavailableError
+
+__all__ = ["ChatModelFactory", "ModelCatalog", "ModelRegistry", "ModelSpec", "ModelUnavailableError", "UnknownModelError"]
