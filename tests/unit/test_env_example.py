@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nodes.catalog import ModelSpec
+from nodes.models.catalog import ModelSpec
 from routeur.envdoc import env_names, render
 from routeur.settings import Settings
 
