@@ -26,6 +26,7 @@ from api.routes.documents import DocumentsController
 from api.routes.health import HealthController
 from api.routes.search import SearchController
 from api.routes.upload_sessions import UploadSessionsController
+from api.routes.web import swagger_plugin, web_routes
 from api.services import AppServices
 from api.sessions import open_checkpointer
 from retrievers import build_store
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             DocumentsController,
             UploadSessionsController,
             SearchController,
+            *web_routes(),
         ],
         dependencies={
             "services": Provide(services, sync_to_thread=False),
@@ -85,7 +87,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             title=settings.title,
             version=AppServices.__dataclass_fields__["version"].default_factory(),  # type: ignore[misc]
             path="/schema",
-            render_plugins=[JsonRenderPlugin()],
+            render_plugins=[JsonRenderPlugin(), swagger_plugin()],
         ),
         debug=False,
     )

@@ -16,10 +16,11 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.security.jwt import JWTAuth, Token
 
+from api.routes.web import PUBLIC_PATHS as WEB_PATHS
 from api.services import Principal
 from routeur.settings import Settings
 
-PUBLIC_PATHS = ["^/health", "^/schema", "^/auth/token$"]
+PUBLIC_PATHS = ["^/health", "^/schema", "^/auth/token$", *WEB_PATHS]
 
 
 def jwt_secret(settings: Settings) -> str:
