@@ -256,6 +256,7 @@ def test_api_docs_load_with_local_assets_only(browser, server):
     assert "Routeur IA" in page.locator(".swagger-ui .info .title").inner_text()
     page.locator(".opblock-tag", has_text="chat").first.wait_for()
     assert requested and all(url.startswith(server.url) for url in requested), [u for u in requested if not u.startswith(server.url)]
+    screenshot(page, "api-docs.png", full_page=False)
     context.close()
 
 
