@@ -346,6 +346,7 @@ async function newConversation() {
   state.turns = 0;
   $("transcript").replaceChildren(el("p", { id: "empty", class: "empty", "data-i18n": "empty", text: t("empty") }));
   showSession();
+  $("message").focus();
   if (!old) return announce(t("cleared"));
   try {
     await api.postJson("/api/v1/chat", { sessionId: old, clear: true });
@@ -353,7 +354,6 @@ async function newConversation() {
   } catch (error) {
     announce(t("clearFailed", { message: describe(error) }));
   }
-  $("message").focus();
 }
 
 /* ---------- wiring ---------- */

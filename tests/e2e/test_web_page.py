@@ -136,6 +136,7 @@ def test_follow_up_keeps_the_session_and_new_conversation_clears_it(page):
         page.locator("#new-chat").click()
     assert cleared.value.json() == {"status": "ok", "sessionId": session, "cleared": True}
     assert page.locator("article.turn").count() == 0 and page.locator("#session").get_attribute("data-session-id") == ""
+    assert page.evaluate("document.activeElement.id") == "message"
     ask(page, PORT_QUESTION)
     assert page.locator("#session").get_attribute("data-session-id") not in ("", session)
 
