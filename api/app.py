@@ -29,6 +29,7 @@ from api.routes.documents import DocumentsController
 from api.routes.health import HealthController
 from api.routes.search import SearchController
 from api.routes.upload_sessions import UploadSessionsController
+from api.routes.web import swagger_plugin, web_routes
 from api.services.graphs import AgentGraphs, app_version
 from api.sessions import open_checkpointer
 from graphs.dependencies import RunDependencies
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
             DocumentsController,
             UploadSessionsController,
             SearchController,
+            *web_routes(),
         ],
         dependencies={
             "settings": Provide(lambda: settings, sync_to_thread=False),
@@ -100,7 +102,7 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
             title=settings.title,
             version=app_version(),
             path="/schema",
-            render_plugins=[JsonRenderPlugin()],
+            render_plugins=[JsonRenderPlugin(), swagger_plugin()],
         ),
         debug=False,
     )

@@ -17,6 +17,7 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.security.jwt import JWTAuth, Token
 
+from api.routes.web import PUBLIC_PATHS as WEB_PATHS
 from routeur.settings import Settings
 
 
@@ -33,7 +34,7 @@ class Principal:
         return "*" in self.projects or project_id in self.projects
 
 
-PUBLIC_PATHS = ["^/health", "^/schema", "^/auth/token$"]
+PUBLIC_PATHS = ["^/health", "^/schema", "^/auth/token$", *WEB_PATHS]
 
 
 def jwt_secret(settings: Settings) -> str:
