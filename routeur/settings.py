@@ -28,10 +28,13 @@ class Settings(BaseSettings):
     environment: Literal["development", "production"] = "development"
     data_dir: Path = Path("data")
 
-    # Vector store: embedded Qdrant on a path unless a server URL is given.
+    # Vector store: Qdrant's embedded engine on a path unless a server URL is given.
     qdrant_url: str | None = None
     qdrant_api_key: SecretStr | None = None
-    qdrant_path: Path | None = Field(default=None, description="Defaults to <data_dir>/qdrant")
+    edge_path: Path | None = Field(default=None, description="Embedded store; defaults to <data_dir>/edge")
+    qdrant_path: Path | None = Field(
+        default=None, description="Data of the previous embedded engine (read by `routeur reindex`); <data_dir>/qdrant"
+    )
     collection: str | None = Field(default=None, description="Defaults to one per embedding model")
 
     # Embeddings: the local model shipped on PyPI, or a provider's API.
@@ -81,6 +84,9 @@ class Settings(BaseSettings):
 
     # Evaluation: the LLM judge (default: a small model of a provider whose key is set, else none).
     eval_judge_model: str | None = None
+
+    def resolved_edge_path(self) -> Path:
+        return self.edge_path or self.data_dir / "edge"
 
     def resolved_qdrant_path(self) -> Path:
         return self.qdrant_path or self.data_dir / "qdrant"
