@@ -140,13 +140,17 @@ class GenerationalStore:
             lock = self._file_locks[key] = anyio.Lock()
         return lock
 
-    def recover(self) -> tuple[int, int]:
+    def recover(self, *, drop_staged: bool = True) -> tuple[int, int]:
         """Finish decided commits and drop unfinished writes left by a crash (call before serving).
-        Returns (commits finished, staged points removed)."""
+
+        ``drop_staged`` only when this process is the store's sole writer: on a shared server,
+        another worker's staged points may be a write in progress. Finishing a commit is
+        idempotent, so that part is always safe. Returns (commits finished, staged points removed).
+        """
         markers = list(self._engine_scroll(Selector(COMMITTING), ["staged_for", "file_id", "ingest_id"]))
         for marker in markers:
             self._finish(marker["staged_for"], marker["file_id"], marker["ingest_id"])
-        leftovers = self._engine_count(Selector(STAGED))
+        leftovers = self._engine_count(Selector(STAGED)) if drop_staged else 0
         if leftovers:
             self._engine_delete(Selector(STAGED))
         if markers or leftovers:

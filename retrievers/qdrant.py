@@ -99,8 +99,8 @@ class QdrantDocumentStore(GenerationalStore):
         if self._collection_ready:
             return
         await self._ensure_collection()
-        if self._recover:  # this process is the collection's only writer of its own files
-            await self._run(self.recover)
+        if self._recover:
+            await self._run(lambda: self.recover(drop_staged=self.local))
 
     async def _ensure_collection(self) -> None:
         """Create the collection on first use; refuse one whose vectors have another size."""
