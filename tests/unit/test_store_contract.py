@@ -229,3 +229,22 @@ async def test_another_projects_documents_never_change_a_projects_sparse_scores(
     # The same documents in alpha itself do change its statistics: the comparison above can fail.
     await ingest_bytes(store, project_id="alpha", filename="achat.md", data=b"# Achat\n\nLa reference KZ7-PLOVRA, encore.")
     assert (await scores("alpha"))[: len(before)] != before
+
+
+async def test_graph_builds_in_the_background_keep_every_point_searchable(settings_factory):
+    """The embedded store builds its HNSW graph in a thread while writes and searches go on."""
+    store = EdgeDocumentStore(settings_factory("optimize"), DeterministicFakeEmbedding(size=384), optimize_after=60)
+    try:
+        for i in range(12):
+            text = "\n\n".join(f"Section {j} du fichier {i} : sauvegarde numéro {i * 100 + j}." * 8 for j in range(40))
+            await ingest_bytes(store, project_id="p", filename=f"f{i}.md", data=f"# F{i}\n\n{text}".encode())
+            assert await store.search("sauvegarde", project_id="p", mode="hybrid", top_k=5)
+        assert store._optimizer is not None  # at least one build was started
+        store._optimizer.join()
+        files = await store.list_files(project_id="p")
+        total = sum(f.chunks for f in files)
+        assert len(files) == 12 and total > 120
+        assert store._engine_count(Selector("p")) == total and staged_left(store) == 0
+        assert len(await store.search("sauvegarde fichier", project_id="p", mode="sparse", top_k=total)) == total
+    finally:
+        store.close()
