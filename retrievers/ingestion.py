@@ -212,7 +212,7 @@ async def ingest_paths(
         return asyncio.ensure_future(asyncio.to_thread(lambda: prepare(name, path.read_bytes(), settings)))
 
     with (
-        tqdm(total=len(files), desc="Files", unit="file", disable=not progress, position=0) as files_bar,
+        tqdm(total=len(files), desc="Ingesting", unit="file", disable=not progress, position=0) as files_bar,
         tqdm(desc="Chunks", unit="chunk", disable=not progress, position=1) as chunks_bar,
     ):
         upcoming = parse(0) if files else None
