@@ -68,6 +68,17 @@ class Precomputed(Embeddings):
         return self.vectors[text]
 
 
+def corpus_subset(root: Path, limit: int | None) -> Path:
+    """The corpus, or a copy of its first ``limit`` files (by path) in a temporary folder."""
+    if not limit:
+        return root
+    target = Path(tempfile.mkdtemp(prefix="bench-corpus-"))
+    for path, name in expand_paths([root])[:limit]:
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        (target / name).write_bytes(path.read_bytes())
+    return target
+
+
 def load_corpus(root: Path) -> tuple[list[tuple[str, str, list[Chunk]]], list[str]]:
     """(file name, title, chunks) per file, and every chunk's indexed text in order."""
     files = []
@@ -197,7 +208,9 @@ def reopen_in_fresh_process(engine: str, data_dir: Path) -> tuple[float, float]:
     return seconds, rss
 
 
-async def engine_run(engine: str, size: int, corpus: tuple, query_count: int, noise: float) -> dict[str, Any]:
+async def engine_run(
+    engine: str, size: int, corpus: tuple, query_count: int, noise: float, local_queries: int | None = None
+) -> dict[str, Any]:
     texts, vectors, queries = corpus
     rng = np.random.default_rng(size)
     base, sized = synthetic(texts, vectors, size, noise, rng)
@@ -210,7 +223,7 @@ async def engine_run(engine: str, size: int, corpus: tuple, query_count: int, no
         started = time.perf_counter()
         store.optimize()
         result["optimize_s"] = round(time.perf_counter() - started, 1)
-    count = query_count if size <= 10_000 or engine == "qdrant-edge" else max(10, query_count // 5)
+    count = query_count if engine == "qdrant-edge" else min(query_count, local_queries or query_count)
     p50, p95 = await latencies(store, embeddings, queries[:count], files, random.Random(size))
     result["p50_ms"] = {k: round(v * 1000, 2) for k, v in p50.items()}
     result["p95_ms"] = {k: round(v * 1000, 2) for k, v in p95.items()}
@@ -270,27 +283,29 @@ def query_set(texts: list[str], count: int) -> tuple[list[tuple[str, list[float]
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any] | None:
-    root = Path(args.corpus)
+    root = corpus_subset(Path(args.corpus), args.corpus_files)
     _, texts = load_corpus(root)
     vectors, model_rate = cached_vectors(texts)
     queries, query_p50 = query_set(texts, args.queries)
-    print(f"corpus: {len(texts):,} chunks of {root.name}; model alone: {model_rate:.0f} chunks/s, {ms(query_p50)} ms per query")
+    print(f"corpus: {len(texts):,} chunks of {Path(args.corpus).name} ({args.corpus_files or 'all'} files); model alone: {model_rate:.0f} chunks/s, {ms(query_p50)} ms per query")
     if not args.skip_ingestion:  # right after the model alone, so both run under the same load
         ingest = await ingestion_run(root, model_rate)
         print_table(
-            f"Ingestion of {root.name} end to end (parse, chunk, embed, store) against the model alone",
+            f"Ingestion of {Path(args.corpus).name} end to end (parse, chunk, embed, store) against the model alone",
             ["files", "chunks", "seconds", "end to end chunks/s", "model alone chunks/s", "ratio"],
             [[ingest["files"], ingest["chunks"], f"{ingest['seconds']:.1f}", f"{ingest['rate']:.0f}", f"{model_rate:.0f}", f"{ingest['ratio']:.0%}"]],
         )  # fmt: skip
     results = []
-    for size in [int(s) for s in args.sizes.split(",")]:
+    for size in [int(s) for s in args.sizes.split(",") if s]:
         for engine in ("qdrant-edge", "qdrant-local"):
             if engine == "qdrant-local" and size > args.local_max:
                 continue
-            result = await engine_run(engine, size, (texts, vectors, queries), args.queries, args.noise)
+            result = await engine_run(engine, size, (texts, vectors, queries), args.queries, args.noise, args.local_queries)
             results.append(result)
             print(json.dumps(result), flush=True)
     rows = []
+    if not results:
+        return None
     for r in results:
         rows.append(
             [r["engine"], f"{r['chunks']:,}"]
@@ -324,6 +339,8 @@ def main() -> None:
     parser.add_argument("--local-max", type=int, default=10_000, help="Largest size the old local mode is run at")
     parser.add_argument("--noise", type=float, default=0.01, help="σ per dimension of the copies' perturbation")
     parser.add_argument("--corpus", default=str(CORPUS))
+    parser.add_argument("--corpus-files", type=int, default=None, help="Use only the first N files of the corpus")
+    parser.add_argument("--local-queries", type=int, default=None, help="Queries per mode on local mode (default: --queries)")
     parser.add_argument("--skip-ingestion", action="store_true")
     parser.add_argument("--json", action="store_true", help="Print one JSON object on the last line")
     args = parser.parse_args()
