@@ -1,12 +1,12 @@
 """The narrow interface between the agents and whatever stores their documents.
 
-Nodes and the API only see ``DocumentStore``: the embedded engine can change (embedded local mode is
-single-process and slow on large collections; a Qdrant server is not) without touching them.
+Nodes and the API only see ``DocumentStore``: the engine behind it (Qdrant's embedded engine by
+default, a Qdrant server by URL) can change without touching them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -71,8 +71,10 @@ class DocumentStore(Protocol):
         title: str,
         url: str | None,
         chunks: Sequence[Chunk],
+        progress: Callable[[int], None] | None = None,
     ) -> int:
-        """Write all chunks of one file, replacing any earlier version; returns the chunk count."""
+        """Write all chunks of one file, replacing any earlier version at once (a failed write
+        leaves it whole); returns the chunk count. ``progress`` gets the chunks each batch wrote."""
         ...
 
     async def delete_file(self, *, project_id: str, file_id: str) -> int:

@@ -11,7 +11,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
@@ -125,17 +125,40 @@ async def ingest_bytes(
     title: str | None = None,
     url: str | None = None,
     settings: Settings | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> IngestResult:
     """Load, chunk and store one file under ``file_id_for(project_id, filename)``.
 
     Raises ``UnsupportedFileTypeError`` or ``EmptyDocumentError`` before touching the store.
     """
     started = time.perf_counter()
-    document, chunks = await asyncio.to_thread(prepare, filename, data, settings)
+    prepared = await asyncio.to_thread(prepare, filename, data, settings)
+    return await store_prepared(
+        store, prepared, project_id=project_id, filename=filename, title=title, url=url, started=started, progress=progress
+    )
+
+
+async def store_prepared(
+    store: DocumentStore,
+    prepared: tuple[LoadedDocument, list[str]],
+    *,
+    project_id: str,
+    filename: str,
+    title: str | None,
+    url: str | None,
+    started: float,
+    progress: Callable[[int], None] | None = None,
+) -> IngestResult:
+    document, chunks = prepared
     file_id = file_id_for(project_id, filename)
     final_title = title or document.title
     count = await store.upsert_file(
-        project_id=project_id, file_id=file_id, title=final_title, url=url, chunks=[Chunk(text) for text in chunks]
+        project_id=project_id,
+        file_id=file_id,
+        title=final_title,
+        url=url,
+        chunks=[Chunk(text) for text in chunks],
+        progress=progress,
     )
     return IngestResult(file_id, final_title, url, count, time.perf_counter() - started, filename)
 
@@ -166,10 +189,12 @@ async def ingest_paths(
     progress: bool = True,
     settings: Settings | None = None,
 ) -> IngestReport:
-    """Ingest files and folders (recursively, supported extensions only).
+    """Ingest files and folders (recursively, supported extensions only), with a progress bar
+    of files and one of chunks.
 
-    A file that cannot be read is recorded in ``report.failed`` and the others go on; a store
-    failure stops the run.
+    The next file is parsed in a worker thread while the current one is embedded, so the model
+    never waits for a parser. A file that cannot be read is recorded in ``report.failed`` and
+    the others go on; a store failure stops the run.
     """
     from tqdm import tqdm
 
@@ -181,18 +206,37 @@ async def ingest_paths(
     if (title or url) and len(files) > 1:
         raise ValueError("A title or URL applies to a single file")
     report = IngestReport()
-    with tqdm(files, desc="Ingesting", unit="file", disable=not progress) as bar:
-        for path, name in bar:
-            bar.set_postfix_str(name, refresh=False)
-            try:
-                data = path.read_bytes()
-                result = await ingest_bytes(
-                    store, project_id=project_id, filename=name, data=data, title=title, url=url, settings=settings
-                )
-            except (UnsupportedFileTypeError, EmptyDocumentError) as exc:
-                report.failed[name] = str(exc)
-                log.warning("Skipped %s: %s", name, exc)
-                continue
-            report.results.append(result)
+
+    def parse(index: int) -> asyncio.Future:
+        path, name = files[index]
+        return asyncio.ensure_future(asyncio.to_thread(lambda: prepare(name, path.read_bytes(), settings)))
+
+    with (
+        tqdm(total=len(files), desc="Ingesting", unit="file", disable=not progress, position=0) as files_bar,
+        tqdm(desc="Chunks", unit="chunk", disable=not progress, position=1) as chunks_bar,
+    ):
+        upcoming = parse(0) if files else None
+        try:
+            for index, (_, name) in enumerate(files):
+                file_started = time.perf_counter()
+                files_bar.set_postfix_str(name, refresh=False)
+                current, upcoming = upcoming, parse(index + 1) if index + 1 < len(files) else None
+                try:
+                    prepared = await current
+                except (UnsupportedFileTypeError, EmptyDocumentError) as exc:
+                    report.failed[name] = str(exc)
+                    log.warning("Skipped %s: %s", name, exc)
+                    files_bar.update(1)
+                    continue
+                chunks_bar.total = (chunks_bar.total or 0) + len(prepared[1])
+                result = await store_prepared(
+                    store, prepared, project_id=project_id, filename=name, title=title, url=url,
+                    started=file_started, progress=chunks_bar.update,
+                )  # fmt: skip
+                report.results.append(result)
+                files_bar.update(1)
+        finally:
+            if upcoming is not None:
+                upcoming.cancel()
     report.seconds = time.perf_counter() - started
     return report

@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     ingest.add_argument("--title", help="Title for a single file (default: taken from the document)")
     ingest.add_argument("--url", help="URL cited for a single file")
 
+    commands.add_parser("reindex", help="Rebuild the embedded store from data the previous engine wrote")
+
     ask = commands.add_parser("ask", help="Ask a question and stream the agent's steps and answer")
     ask.add_argument("question")
     ask.add_argument("--agent", choices=list(AGENTS), default=None, help="Default: settings (V2)")
@@ -46,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_ingest(args))
     if args.command == "ask":
         return asyncio.run(_ask(args))
+    if args.command == "reindex":
+        return asyncio.run(_reindex())
     if args.command == "serve":
         return _serve(args)
     if args.command == "eval":
@@ -85,6 +89,26 @@ async def _ingest(args: argparse.Namespace) -> int:
         print(f"  skipped {name}: {reason}", file=sys.stderr)
     print(f"Ingested {report.files} files, {report.chunks} chunks in {report.seconds:.1f} s into project '{args.project}'")
     return 1 if report.failed else 0
+
+
+async def _reindex() -> int:
+    from retrievers.edge import EdgeDocumentStore, old_local_store
+    from retrievers.embeddings import build_embeddings
+    from retrievers.reindex import reindex
+
+    settings = get_settings()
+    if old_local_store(settings) is None:
+        print(f"Nothing to reindex: no data of the previous store at {settings.resolved_qdrant_path()}")
+        return 0
+    store = EdgeDocumentStore(settings, build_embeddings(settings))
+    try:
+        report = await reindex(settings, store)
+    finally:
+        store.close()
+    for file_id, dropped in report.dropped.items():
+        print(f"  {file_id}: left out {dropped} chunks of older or partial versions", file=sys.stderr)
+    print(f"Reindexed {report.files} files, {report.chunks} chunks into {store.location}; old data kept at {report.moved_to}")
+    return 0
 
 
 async def _ask(args: argparse.Namespace) -> int:

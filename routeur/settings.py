@@ -31,9 +31,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("data"), description="Where the embedded store, SQLite sessions, upload sessions and the development JWT secret live")
 
     # Vector store: embedded Qdrant on a path unless a server URL is given.
-    qdrant_url: str | None = Field(default=None, description="Qdrant server URL (e.g. http://qdrant:6333); unset: the embedded store on a path, one process at a time")
+    qdrant_url: str | None = Field(default=None, description="Qdrant server URL (e.g. http://qdrant:6333); unset: the embedded engine on a path, one process at a time")
     qdrant_api_key: SecretStr | None = Field(default=None, description="API key of the Qdrant server")
-    qdrant_path: Path | None = Field(default=None, description="Defaults to <data_dir>/qdrant")
+    edge_path: Path | None = Field(default=None, description="Embedded store (Qdrant's embedded engine); defaults to <data_dir>/edge")
+    qdrant_path: Path | None = Field(default=None, description="Data of the previous embedded engine (read by `routeur reindex`); <data_dir>/qdrant")
     collection: str | None = Field(default=None, description="Defaults to one per embedding model")
 
     # Embeddings: the local model shipped on PyPI, or a provider's API.
@@ -82,6 +83,9 @@ class Settings(BaseSettings):
 
     # Evaluation: the LLM judge (default: a small model of a provider whose key is set, else none).
     eval_judge_model: str | None = Field(default=None, description="routeur eval's LLM judge; default: gpt-4o-mini or mistral-small-latest when that key is set, else none")
+
+    def resolved_edge_path(self) -> Path:
+        return self.edge_path or self.data_dir / "edge"
 
     def resolved_qdrant_path(self) -> Path:
         return self.qdrant_path or self.data_dir / "qdrant"

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from tests.api_support import ServerProcess, start_demo_server
+from tests.support.api_support import ServerProcess, start_demo_server
 from tests.support.browser import chromium, screenshot
 
 PORT_QUESTION = "Sur quel port le serveur écoute-t-il par défaut ?"

@@ -1,0 +1,249 @@
+"""``DocumentStore`` on Qdrant's embedded engine (``qdrant-edge-py``): the default, on a path.
+
+It runs the server's own segment code in-process: payload-indexed filters, HNSW, sparse vectors
+with IDF, RRF, a write-ahead log. One process holds a path. Every sparse query computes its IDF
+over the asking project's points only (an IDF corpus filter), so another project's documents
+never shift its scores; measured cost: see the README's performance section.
+
+The HNSW graph is built by ``optimize()``, which blocks for tens of seconds at 100k points: the
+store runs it in a background thread once enough points were written since the last build.
+Until then new points sit in a plain segment searched exactly, and every filtered search whose
+candidates are fewer than the full-scan threshold is exact anyway (faster than a graph there).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from qdrant_edge import (
+    CountRequest,
+    Distance,
+    EdgeConfig,
+    EdgeShard,
+    EdgeSparseVectorParams,
+    EdgeVectorParams,
+    FieldCondition,
+    Filter,
+    Fusion,
+    HnswIndexConfig,
+    IdfParams,
+    KeywordIndexParams,
+    MatchAny,
+    MatchValue,
+    Modifier,
+    Point,
+    Prefetch,
+    Query,
+    QueryRequest,
+    ScrollRequest,
+    SearchParams,
+    UpdateOperation,
+)
+from qdrant_edge import SparseVector as EdgeSparse
+
+from retrievers.base import Hit, SearchMode, StoreUnavailableError
+from retrievers.embeddings import embeddings_slug, vector_size
+from retrievers.generations import GenerationalStore, NewPoint, Selector
+from retrievers.schema import DENSE, INDEXED_FIELDS, RRF_K, SCROLL_PAGE, SPARSE, hit, prefetch_depth
+from retrievers.sparse import SparseEncoder, SparseVector
+from routeur.settings import Settings
+
+log = logging.getLogger(__name__)
+
+HNSW_M = 16
+HNSW_EF_CONSTRUCT = 128
+HNSW_EF = 128
+FULL_SCAN_KB = 10_000
+"""Below this many KB of candidate vectors (≈ 6,500 of 384 floats) a search scans exactly."""
+OPTIMIZE_AFTER = 20_000
+"""Points written since the last graph build that start a background ``optimize()``."""
+
+
+class EdgeDocumentStore(GenerationalStore):
+    """Chunks of every project in one embedded shard (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        embeddings: Embeddings,
+        sparse_encoder: SparseEncoder | None = None,
+        *,
+        batch_size: int = 128,
+        optimize_after: int = OPTIMIZE_AFTER,
+    ):
+        super().__init__(embeddings, sparse_encoder, batch_size=batch_size)
+        self.collection = settings.collection or f"chunks_{embeddings_slug(settings)}"
+        self.path = settings.resolved_edge_path() / self.collection
+        self.location = str(self.path)
+        self.optimize_after = optimize_after
+        self._written = 0
+        self._optimizer: threading.Thread | None = None
+        self._optimizer_lock = threading.Lock()
+        self._size = vector_size(embeddings)
+        self._shard = self._open()
+        self.recover()
+
+    def _config(self) -> EdgeConfig:
+        return EdgeConfig(
+            vectors={DENSE: EdgeVectorParams(size=self._size, distance=Distance.Cosine)},
+            sparse_vectors={SPARSE: EdgeSparseVectorParams(modifier=Modifier.Idf)},
+            hnsw_config=HnswIndexConfig(m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=FULL_SCAN_KB),
+        )
+
+    def _open(self) -> EdgeShard:
+        exists = self.path.is_dir() and any(self.path.iterdir())
+        try:
+            if exists:
+                shard = EdgeShard.load(str(self.path))
+            else:
+                self.path.mkdir(parents=True, exist_ok=True)
+                shard = EdgeShard.create(str(self.path), self._config())
+                for name in INDEXED_FIELDS + ("staged_for",):
+                    shard.update(UpdateOperation.create_field_index(name, KeywordIndexParams(is_tenant=name == "project_id")))
+        except Exception as exc:
+            if "WouldBlock" in str(exc):
+                raise StoreUnavailableError(
+                    f"The embedded Qdrant store at {self.location} is open in another process. Stop that "
+                    "process, or run a Qdrant server and set ROUTEUR_QDRANT_URL so several processes share it."
+                ) from exc
+            raise StoreUnavailableError(f"Cannot open the embedded Qdrant store at {self.location}: {exc}") from exc
+        if exists:
+            self._check_size(shard)
+        return shard
+
+    def _check_size(self, shard: EdgeShard) -> None:
+        probe = shard.scroll(ScrollRequest(limit=1, with_payload=False, with_vector=[DENSE]))[0]
+        if probe:
+            found = len(probe[0].vector[DENSE])
+            if found != self._size:
+                shard.close()
+                raise ValueError(
+                    f"Store '{self.collection}' holds {found}-d vectors but the embeddings give {self._size}-d: "
+                    "set ROUTEUR_COLLECTION to another name or use the model the store was built with."
+                )
+
+    # -- engine calls -------------------------------------------------------------------------
+
+    @staticmethod
+    def _filter(selector: Selector) -> Filter:
+        must: list[Any] = [FieldCondition("project_id", match=MatchValue(selector.project_id))]
+        if selector.file_ids:
+            must.append(FieldCondition("file_id", match=MatchAny(list(selector.file_ids))))
+        must.extend(FieldCondition(k, match=MatchValue(v)) for k, v in selector.equals.items())
+        must_not = [FieldCondition(k, match=MatchValue(v)) for k, v in selector.not_equals.items()]
+        return Filter(must=must, must_not=must_not or None)
+
+    def _engine_upsert(self, points: list[NewPoint]) -> None:
+        self._shard.update(
+            UpdateOperation.upsert_points(
+                [
+                    Point(
+                        uuid.UUID(p.id),
+                        {DENSE: p.dense, SPARSE: EdgeSparse(p.sparse.indices, p.sparse.values)},
+                        p.payload,
+                    )
+                    for p in points
+                ]
+            )
+        )
+        self._written += len(points)
+        if self._written >= self.optimize_after:
+            self._optimize_in_background()
+
+    def _engine_put_marker(self, marker: str, payload: dict[str, Any]) -> None:
+        self._shard.update(UpdateOperation.upsert_points([Point(uuid.UUID(marker), {}, payload)]))
+
+    def _engine_delete_ids(self, ids: list[str]) -> None:
+        self._shard.update(UpdateOperation.delete_points([uuid.UUID(i) for i in ids]))
+
+    def _engine_delete(self, selector: Selector) -> None:
+        self._shard.update(UpdateOperation.delete_points_by_filter(self._filter(selector)))
+
+    def _engine_publish(self, selector: Selector, project_id: str) -> None:
+        self._shard.update(UpdateOperation.set_payload_by_filter(self._filter(selector), {"project_id": project_id}))
+
+    def _engine_count(self, selector: Selector) -> int:
+        return self._shard.count(CountRequest(exact=True, filter=self._filter(selector)))
+
+    def _engine_scroll(self, selector: Selector, fields: list[str]) -> Iterator[dict[str, Any]]:
+        offset = None
+        flt = self._filter(selector)
+        while True:
+            records, offset = self._shard.scroll(
+                ScrollRequest(offset=offset, limit=SCROLL_PAGE, filter=flt, with_payload=fields, with_vector=False)
+            )
+            for record in records:
+                yield dict(record.payload or {})
+            if offset is None:
+                return
+
+    def _engine_search(
+        self, mode: SearchMode, dense: list[float] | None, sparse: SparseVector, selector: Selector, top_k: int
+    ) -> list[Hit]:
+        flt = self._filter(selector)
+        dense_params = SearchParams(hnsw_ef=HNSW_EF)
+        # IDF over the whole project (not only the sources asked), as on the server path.
+        sparse_params = SearchParams(idf=IdfParams(corpus=self._filter(Selector(selector.project_id))))
+        sparse_query = Query.Nearest(EdgeSparse(sparse.indices, sparse.values), using=SPARSE)
+        if mode == "sparse":
+            request = QueryRequest(limit=top_k, query=sparse_query, filter=flt, params=sparse_params, with_payload=True)
+        elif mode == "dense":
+            request = QueryRequest(limit=top_k, query=Query.Nearest(dense, using=DENSE), filter=flt, params=dense_params, with_payload=True)
+        else:
+            depth = prefetch_depth(top_k)
+            prefetches = [Prefetch(limit=depth, query=Query.Nearest(dense, using=DENSE), filter=flt, params=dense_params)]
+            if sparse.indices:
+                prefetches.append(Prefetch(limit=depth, query=sparse_query, filter=flt, params=sparse_params))
+            request = QueryRequest(limit=top_k, prefetches=prefetches, query=Fusion.Rrf(k=RRF_K), filter=flt, with_payload=True)
+        return [hit(p.id, p.score, p.payload or {}) for p in self._shard.query(request)]
+
+    def _engine_ping(self) -> None:
+        self._shard.info()
+
+    async def ping(self) -> None:
+        try:
+            await self._run(self._engine_ping)
+        except Exception as exc:
+            raise StoreUnavailableError(f"The embedded store at {self.location} cannot serve queries: {exc}") from exc
+
+    # -- maintenance --------------------------------------------------------------------------
+
+    def optimize(self) -> bool:
+        """Build the HNSW graph and vacuum deleted points now (blocking); True if anything changed."""
+        with self._optimizer_lock:
+            self._written = 0
+            return self._shard.optimize()
+
+    def _optimize_in_background(self) -> None:
+        if self._optimizer is not None and self._optimizer.is_alive():
+            return
+        self._written = 0
+
+        def run() -> None:
+            try:
+                self.optimize()
+            except Exception:
+                log.exception("Optimizing the store at %s failed; searches stay exact meanwhile", self.location)
+
+        self._optimizer = threading.Thread(target=run, name="edge-optimize", daemon=True)
+        self._optimizer.start()
+
+    def close(self) -> None:
+        if self._optimizer is not None:
+            self._optimizer.join()
+        self._shard.flush()
+        self._shard.close()
+
+
+def old_local_store(settings: Settings) -> Path | None:
+    """The path of data written by the previous engine (qdrant-client local mode), if any."""
+    path = settings.resolved_qdrant_path()
+    if str(path) == ":memory:" or not (path / "collection").is_dir():
+        return None
+    return path if any((path / "collection").iterdir()) else None
