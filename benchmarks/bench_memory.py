@@ -14,8 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.bench_retrieval import VOCABULARY, text
-from benchmarks.common import QUESTION, print_table
+from benchmarks.common import QUESTION, VOCABULARY, print_table, synthetic_text
 from tests.support.api_support import ServerProcess
 
 CHUNKS_PER_FILE = 50
@@ -38,7 +37,7 @@ def main() -> None:
             ingested = 0
             index = 0
             while ingested < args.chunks:
-                body = "\n\n".join(text(rng, 120) for _ in range(CHUNKS_PER_FILE))
+                body = "\n\n".join(synthetic_text(rng, 120) for _ in range(CHUNKS_PER_FILE))
                 response = client.post("/projects/default/documents", files={"file": (f"synthetic-{index}.txt", body.encode())})
                 ingested += response.json()["files"][0]["chunks"]
                 index += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import statistics
 import tempfile
 from collections.abc import AsyncIterator, Sequence
@@ -72,3 +73,16 @@ async def langgraph_dev_events(client: Any) -> AsyncIterator[dict]:
     ):
         if part.event == "custom":
             yield part.data
+
+
+VOCABULARY = (
+    "serveur réseau quota budget sauvegarde sécurité archive planning projet équipe document "
+    "rapport contrat facture client fournisseur livraison stock commande paiement audit risque "
+    "conformité incident maintenance déploiement version test qualité performance mémoire disque "
+    "processeur licence utilisateur compte accès jeton session journal alerte seuil tableau"
+).split()
+"""A fixed French vocabulary for synthetic documents whose size, not wording, is measured."""
+
+
+def synthetic_text(rng: random.Random, words: int = 60) -> str:
+    return " ".join(rng.choice(VOCABULARY) for _ in range(words)) + "."

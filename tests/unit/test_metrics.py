@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api import metrics as m
+from nodes.models import metrics as m
 from nodes.models.catalog import BUILTIN_MODELS, ModelCatalog
 from nodes.models.metrics import AnswerMetrics
 from tests.support.fakes import Recorder, ScriptedChatModel
