@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+
 from graphs.context import AgentContext
 from graphs.events import Source
-from graphs.registry import get_agent
+from graphs.registry import get_agent, run_config
 from graphs.streaming import user_turn
 from routeur.evaluation.dataset import Example
 
@@ -64,10 +66,11 @@ class GraphTarget:
             top_k=self.top_k,
             max_search_rounds=self.settings.max_search_rounds,
         )
+        messages = await self._history(example, context)
         result = Answer()
         async for event, metrics in measured_events(
             self.graph,
-            user_turn(example.question),
+            {"messages": [*messages, *user_turn(example.question)["messages"]]},
             agent=self.agent,
             context=context,
             store=self.store,
@@ -78,6 +81,20 @@ class GraphTarget:
             elif event["event"] == "error":
                 result.error = dict(event["data"])
         return result
+
+    async def _history(self, example: Example, context: AgentContext) -> list[BaseMessage]:
+        """The conversation before the question: each earlier turn asked and answered by the same
+        agent (unmeasured), as a session would hold it."""
+        messages: list[BaseMessage] = []
+        for turn in example.history:
+            messages.append(HumanMessage(turn))
+            state = await self.graph.ainvoke(
+                {"messages": list(messages)},
+                context=context,
+                config=run_config(get_agent(self.agent), context.max_search_rounds, store=self.store),
+            )
+            messages.append(AIMessage(state.get("answer", "")))
+        return messages
 
     async def project_files(self, project_id: str) -> set[str]:
         return {f.file_id for f in await self.store.list_files(project_id=project_id)}
@@ -97,6 +114,8 @@ class ServerTarget:
         from routeur.client import RouteurError
 
         result = Answer()
+        if example.history:
+            return Answer(error={"phase": "request", "message": "multi-turn examples (history) are evaluated in process only"})
         try:
             async for event in self.client.complete_stream(
                 example.question,
