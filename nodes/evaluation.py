@@ -20,7 +20,7 @@ from nodes.rerank import Scored, rerank
 from nodes.runtime import context_of, reports_errors
 from retrievers.base import Hit
 
-MIN_SUPPORT = 0.3
+MIN_SUPPORT = 0.2
 """Offline: a passage is kept when it supports the question at least this much (``Scored.support``:
 the share of the question's words it holds, rare words weighing more, with the best sentence's).
 Chosen on the development sets (README, Relevance): below it, the questions the documents cannot
