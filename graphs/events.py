@@ -35,6 +35,10 @@ class Source(TypedDict):
     url: str | None
     score: float
     snippet: str
+    section: NotRequired[str]
+    """The passage's heading path in its document (``Guide › Installation``), when it has one."""
+    page: NotRequired[int | None]
+    """1-based page of paginated documents (PDF)."""
 
 
 class PhaseData(TypedDict):

@@ -1,7 +1,7 @@
 """Evaluation: keep only the hits that help answer the question.
 
-An LLM grades the passages in one structured call; the offline default keeps passages sharing
-enough stems with the question. Kept passages accumulate across V2's search rounds."""
+The search's candidates are reranked first (``nodes.rerank``); then an LLM grades the best ones in
+one structured call, or, offline, the passages whose support clears a threshold are kept. Kept passages accumulate across V2's search rounds."""
 
 from __future__ import annotations
 
@@ -14,12 +14,28 @@ from pydantic import BaseModel, Field
 from graphs import events
 from graphs.context import AgentContext
 from graphs.state import AgentState
-from nodes import lexical, prompts
+from nodes import prompts
 from nodes.models.factory import ModelRegistry
+from nodes.rerank import Scored, rerank
 from nodes.runtime import context_of, dependencies, reports_errors
 from retrievers.base import Hit
 
-MIN_OFFLINE_RELEVANCE = 0.3
+MIN_SUPPORT = 0.2
+"""Offline: a passage is kept when it supports the question at least this much (``Scored.support``:
+the share of the question's words it holds, rare words weighing more, with the best sentence's).
+Chosen on the development sets (README, Relevance): below it, the questions the documents cannot
+answer and the ones restricted to files that don't hold the answer get passages anyway."""
+MIN_SHARE_OF_BEST = 0.6
+"""Offline: passages far behind the best one are dropped, as a grader would."""
+
+
+def supported(ranked: list[Scored], top_k: int) -> list[Hit]:
+    """The reranked passages that support the question enough, best first, at most ``top_k``."""
+    if not ranked:
+        return []
+    best = max(s.support for s in ranked)
+    floor = max(MIN_SUPPORT, MIN_SHARE_OF_BEST * best)
+    return [s.hit for s in ranked if s.support >= floor][: max(top_k, 1)]
 
 
 class Relevance(BaseModel):
@@ -30,17 +46,16 @@ class Relevance(BaseModel):
 async def evaluate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     ctx = context_of(runtime)
     runtime.stream_writer(events.phase("evaluation", "start"))
-    hits = state.get("hits", [])
-    question = f"{state['query']} {state.get('keywords', '')}"
+    ranked = rerank(state["query"], state.get("hits", []))
     models = (await dependencies()).models
-    if not hits:
+    if not ranked:
         relevant: list[Hit] = []
     elif models.is_offline(ctx.model):
-        relevant = [h for h in hits if lexical.relevance(question, h["text"]) >= MIN_OFFLINE_RELEVANCE]
+        relevant = supported(ranked, ctx.top_k)
     else:
-        relevant = await _grade(models, ctx, state["query"], hits)
+        relevant = await _grade(models, ctx, state["query"], [s.hit for s in ranked[: max(ctx.top_k, 1)]])
     kept = _merge(state.get("kept", []), relevant)[: max(ctx.top_k, 1)]
-    runtime.stream_writer(events.phase("evaluation", "complete", hits=len(hits), kept=len(kept)))
+    runtime.stream_writer(events.phase("evaluation", "complete", hits=len(ranked), kept=len(kept)))
     return {"kept": kept}
 
 

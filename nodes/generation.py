@@ -50,16 +50,22 @@ def to_sources(kept: list[Hit]) -> list[Source]:
             url=h["url"],
             score=round(float(h["score"]), 6),
             snippet=h["text"][:SNIPPET_CHARS],
+            section=h.get("section") or "",
+            page=h.get("page"),
         )
         for n, h in enumerate(kept, start=1)
     ]
 
 
 def format_sources(kept: list[Hit]) -> str:
-    return "\n".join(
-        f'<source id="{n}" title="{html.escape(h["title"], quote=True)}">\n{h["text"]}\n</source>'
-        for n, h in enumerate(kept, start=1)
-    )
+    """Each passage with its document title and, when known, its section and page: context the
+    passage's own sentences often leave implicit."""
+    return "\n".join(f"<source {_attributes(n, h)}>\n{h['text']}\n</source>" for n, h in enumerate(kept, start=1))
+
+
+def _attributes(n: int, hit: Hit) -> str:
+    attributes = {"id": str(n), "title": hit["title"], "section": hit.get("section") or "", "page": str(hit.get("page") or "")}
+    return " ".join(f'{key}="{html.escape(value, quote=True)}"' for key, value in attributes.items() if value)
 
 
 async def _generate(state: AgentState, runtime: Runtime[AgentContext], *, grounded: bool) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from graphs import events
 from graphs.context import AgentContext
 from graphs.state import AgentState
 from nodes.runtime import context_of, dependencies, reports_errors
+from retrievers import fusion
 from retrievers.base import SearchMode
 
 
@@ -24,8 +25,17 @@ async def dense_search(state: AgentState, runtime: Runtime[AgentContext]) -> dic
 
 @reports_errors("search")
 async def hybrid_search(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    """V2: dense + sparse (BM25-style) results fused with RRF."""
+    """V2: dense + sparse (BM25-style) results fused above the store (``retrievers.fusion``)."""
     return await _search(state, runtime, "hybrid")
+
+
+CANDIDATES_PER_RESULT = 4
+MIN_CANDIDATES = 20
+
+
+def candidates(top_k: int) -> int:
+    """Search returns more candidates than passages kept: the reranker picks among them."""
+    return max(top_k * CANDIDATES_PER_RESULT, MIN_CANDIDATES) if top_k > 0 else 0
 
 
 async def _search(state: AgentState, runtime: Runtime[AgentContext], mode: SearchMode) -> dict[str, Any]:
@@ -35,9 +45,12 @@ async def _search(state: AgentState, runtime: Runtime[AgentContext], mode: Searc
         events.phase("search", "start", keywords=state.get("keywords") or state["query"], query=state["query"], round=rounds or None)
     )
     store = (await dependencies()).store
-    hits = await store.search(
-        state["query"], project_id=ctx.project_id, sources=ctx.sources or None, top_k=ctx.top_k, mode=mode
-    )
+    depth = candidates(ctx.top_k)
+    sources = ctx.sources or None
+    if mode == "hybrid":
+        hits = await fusion.hybrid_search(store, state["query"], project_id=ctx.project_id, sources=sources, top_k=depth)
+    else:
+        hits = await store.search(state["query"], project_id=ctx.project_id, sources=sources, top_k=depth, mode=mode)
     runtime.stream_writer(events.phase("search", "complete", hits=len(hits), round=rounds or None))
     return {"hits": hits}
 

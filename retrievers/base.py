@@ -25,11 +25,21 @@ class Chunk:
     section: str = ""
     page: int | None = None
 
+    def context(self, title: str) -> str:
+        """The document's title and the chunk's heading path, the title once (a Markdown file's
+        first heading is usually its title too)."""
+        parts = [p for p in self.section.split(" › ") if p]
+        if title and parts and parts[0].casefold() == title.casefold():
+            parts = parts[1:]
+        return " › ".join([title, *parts] if title else parts)
+
     def indexed_text(self, title: str) -> str:
         """What stores embed and index: the chunk found by its document's name and heading path
-        as well as by its own words. Every store uses this one definition, so they rank alike."""
-        context = " › ".join(part for part in (title, self.section) if part)
-        return f"{context}\n{self.text}" if context else self.text
+        as well as by its own words, the context written as a Markdown heading line (the sparse
+        encoder weighs heading terms more). Every store uses this one definition, so they rank
+        alike."""
+        context = self.context(title)
+        return f"# {context}\n{self.text}" if context else self.text
 
 
 class Hit(TypedDict):

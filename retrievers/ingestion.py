@@ -18,8 +18,8 @@ from pathlib import Path, PurePath
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from retrievers.base import Chunk, DocumentStore
+from retrievers.chunking import chunk_document
 from retrievers.loaders import (
-    MARKDOWN_EXTENSIONS,
     SUPPORTED_EXTENSIONS,
     EmptyDocumentError,
     LoadedDocument,
@@ -109,11 +109,20 @@ def _attach_lone_headings(chunks: list[str]) -> list[str]:
     return out
 
 
-def prepare(filename: str, data: bytes, settings: Settings | None = None) -> tuple[LoadedDocument, list[str]]:
-    """Parse and chunk one file (CPU-bound, a PDF takes a while: callers run it in a worker thread)."""
+def prepare(filename: str, data: bytes, settings: Settings | None = None) -> tuple[LoadedDocument, list[Chunk]]:
+    """Parse and chunk one file by its structure (CPU-bound, a PDF takes a while: callers run it
+    in a worker thread)."""
+    settings = settings or get_settings()
     document = load_document(filename, data)
-    markdown = PurePath(filename).suffix.lower() in MARKDOWN_EXTENSIONS
-    return document, chunk_text(document.text, markdown=markdown, settings=settings)
+    chunks = chunk_document(
+        document.pages or document.text,
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+        paginated=bool(document.pages),
+    )
+    if not chunks:
+        raise EmptyDocumentError(f"No text could be extracted from '{filename}'")
+    return document, chunks
 
 
 async def ingest_bytes(
@@ -157,7 +166,7 @@ async def store_prepared(
         file_id=file_id,
         title=final_title,
         url=url,
-        chunks=[Chunk(text) for text in chunks],
+        chunks=chunks,
         progress=progress,
     )
     return IngestResult(file_id, final_title, url, count, time.perf_counter() - started, filename)

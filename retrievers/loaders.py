@@ -16,6 +16,7 @@ MARKDOWN_EXTENSIONS = (".md", ".markdown")
 MAX_TITLE = 200
 
 _ATX_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
+_DOCX_HEADING = re.compile(r"^Heading ([1-6])$")
 _HTML_BLOCKS = (
     "address", "article", "aside", "blockquote", "dd", "div", "dl", "dt", "figcaption", "footer",
     "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre",
@@ -34,8 +35,12 @@ class EmptyDocumentError(ValueError):
 
 @dataclass(frozen=True)
 class LoadedDocument:
+    """A file's title and text, headings written as Markdown ``#`` lines whatever the format;
+    ``pages`` holds each page's text for paginated formats (PDF), empty otherwise."""
+
     title: str
     text: str
+    pages: tuple[str, ...] = ()
 
 
 def load_document(filename: str, data: bytes) -> LoadedDocument:
@@ -43,6 +48,7 @@ def load_document(filename: str, data: bytes) -> LoadedDocument:
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_EXTENSIONS:
         raise UnsupportedFileTypeError(filename)
+    pages: tuple[str, ...] = ()
     try:
         if suffix in MARKDOWN_EXTENSIONS:
             title, text = _markdown(data)
@@ -51,7 +57,8 @@ def load_document(filename: str, data: bytes) -> LoadedDocument:
         elif suffix in (".html", ".htm"):
             title, text = _html(data)
         elif suffix == ".pdf":
-            title, text = _pdf(data)
+            title, pages = _pdf(data)
+            text = "\n\n".join(pages)
         else:
             title, text = _docx(data)
     except EmptyDocumentError:
@@ -62,7 +69,7 @@ def load_document(filename: str, data: bytes) -> LoadedDocument:
     if not text:
         raise EmptyDocumentError(f"No text could be extracted from '{filename}'")
     title = " ".join(title.split())[:MAX_TITLE] or path.stem
-    return LoadedDocument(title=title, text=text)
+    return LoadedDocument(title=title, text=text, pages=pages)
 
 
 def _decode(data: bytes) -> str:
@@ -110,6 +117,8 @@ def _html(data: bytes) -> tuple[str, str]:
     for node in soup.find_all(string=True):
         if type(node) is NavigableString and node.find_parent("pre") is None:
             node.replace_with(re.sub(r"\s+", " ", node))
+    for heading in soup.find_all(re.compile(r"^h[1-6]$")):
+        heading.insert(0, "#" * int(heading.name[1]) + " ")
     for br in soup.find_all("br"):
         br.replace_with("\n")
     for cell in soup.find_all(["td", "th"]):
@@ -122,16 +131,15 @@ def _html(data: bytes) -> tuple[str, str]:
     return title, text
 
 
-def _pdf(data: bytes) -> tuple[str, str]:
-    """Title: the document's metadata, when set."""
+def _pdf(data: bytes) -> tuple[str, tuple[str, ...]]:
+    """Title: the document's metadata, when set; the text of each page apart."""
     from pypdf import PdfReader
 
     reader = PdfReader(io.BytesIO(data))
     if reader.is_encrypted:
         reader.decrypt("")
     title = reader.metadata.title if reader.metadata and reader.metadata.title else ""
-    text = "\n\n".join(page.extract_text() or "" for page in reader.pages)
-    return str(title), text
+    return str(title), tuple(page.extract_text() or "" for page in reader.pages)
 
 
 def _docx(data: bytes) -> tuple[str, str]:
@@ -152,5 +160,6 @@ def _docx(data: bytes) -> tuple[str, str]:
         style = item.style.name if item.style is not None else ""
         if not title and style in ("Title", "Heading 1"):
             title = text
-        blocks.append(text)
+        level = _DOCX_HEADING.match(style)
+        blocks.append(f"{'#' * int(level.group(1))} {text}" if level else f"# {text}" if style == "Title" else text)
     return title, "\n\n".join(blocks)

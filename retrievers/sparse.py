@@ -32,6 +32,12 @@ B = 0.75
 AVERAGE_DOC_TERMS = 90.0
 
 _WORD = re.compile(r"[^\W_]+")
+# Code names are searched whole as well as by their parts: "ensure_ascii", "gc.disable".
+_IDENTIFIER = re.compile(r"[^\W_]+(?:[_.][^\W_]+)+")
+_HEADING_LINE = re.compile(r"^#{1,6}\s+(.*)$", re.MULTILINE)
+HEADING_BOOST = 2
+"""A heading's terms count this many extra times: a section titled by the query's words is
+about them, wherever else they appear."""
 
 
 @dataclass(frozen=True)
@@ -70,8 +76,21 @@ def tokens(text: str) -> list[str]:
     return [w for w in _WORD.findall(fold(text)) if len(w) > 1 and w not in stop]
 
 
+def word_stems(text: str) -> list[frozenset[str]]:
+    """Each token's stems (French and English), in order: one entry per word of ``text``."""
+    words = tokens(text)
+    french, english = _stemmers()
+    return [frozenset((fr, en)) for fr, en in zip(french.stem_words(words), english.stem_words(words), strict=True)]
+
+
+def identifiers(text: str) -> list[str]:
+    """Folded code names made of several parts (``ensure_ascii``, ``os.path``), kept whole."""
+    return _IDENTIFIER.findall(fold(text))
+
+
 def stems(text: str) -> list[str]:
-    """Each token's French stem, followed by its English stem when that one differs."""
+    """Each token's French stem, followed by its English stem when that one differs; then the
+    text's multi-part code names, whole."""
     words = tokens(text)
     french, english = _stemmers()
     out: list[str] = []
@@ -79,6 +98,7 @@ def stems(text: str) -> list[str]:
         out.append(fr)
         if en != fr:
             out.append(en)
+    out.extend(identifiers(text))
     return out
 
 
@@ -103,7 +123,12 @@ class SparseEncoder:
         self.average_doc_terms = average_doc_terms
 
     def encode_document(self, text: str) -> SparseVector:
+        """Markdown heading lines (``# …``, as ``Chunk.indexed_text`` writes the title and section
+        path) weigh ``HEADING_BOOST`` times more."""
         counts = Counter(term_id(s) for s in stems(text))
+        for heading in _HEADING_LINE.findall(text):
+            for stem in stems(heading):
+                counts[term_id(stem)] += HEADING_BOOST
         length = sum(counts.values())
         norm = self.k1 * (1 - self.b + self.b * length / self.average_doc_terms)
         indices = sorted(counts)

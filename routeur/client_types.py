@@ -189,6 +189,8 @@ class Source(_Result):
     url: str | None = None
     score: float | None = None
     snippet: str | None = None
+    section: str | None = None
+    page: int | None = None
 
 
 class Completion(_Result):

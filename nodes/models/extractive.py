@@ -2,7 +2,7 @@
 
 It writes no new text: it picks the sentences of the provided sources most similar to the
 question (shared stems, cosine-normalised) and cites each one. It reads the sources from the
-generation prompt's ``<source id="n" title="...">`` layout (nodes/prompts.py), so it plugs into
+generation prompt's ``<source id="n" title="..." section="...">`` layout (nodes/prompts.py), so it plugs into
 the same node, callbacks and streaming as any LLM, and reports honest token counts.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import html
 import math
 import re
-from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.callbacks import (
@@ -25,10 +25,10 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 from nodes import lexical, prompts
-from retrievers.sparse import terms
+from nodes.rerank import question_words, stem_set
 
 MODEL_NAME = "local-extractive"
-_SOURCE = re.compile(r'<source id="(\d+)" title="([^"]*)">\n?(.*?)\n?</source>', re.DOTALL)
+_SOURCE = re.compile(r'<source id="(\d+)" title="([^"]*)"(?: section="([^"]*)")?(?: page="\d+")?>\n?(.*?)\n?</source>', re.DOTALL)
 _PIECE = re.compile(r"\S+\s*|\s+")
 MIN_SHARE_OF_BEST = 0.6
 HEADING_WEIGHT = 0.5
@@ -39,48 +39,90 @@ def _text(message: BaseMessage) -> str:
 
 
 def extract_answer(
-    question: str, passages: list[tuple[int, str, str]], max_sentences: int = 3, *, documentary: bool = True
+    question: str, passages: list[tuple[int, str, str]] | list[tuple[int, str, str, str]], max_sentences: int = 3, *, documentary: bool = True
 ) -> str:
-    """Best cited sentences for ``question`` from ``(id, title, text)`` passages.
+    """Best cited sentences for ``question`` from ``(id, title, text)`` or ``(id, title, section,
+    text)`` passages (best passage first).
 
-    A sentence scores by the question stems it shares — its own, and half for those of its
-    section heading — each weighted by its rarity among the candidate sentences (a stem found
-    everywhere tells little), normalised by the sentence's length; sentences that merely ask a
-    question back are skipped."""
+    A sentence scores by the share of the question's words it holds — each word weighted by its
+    rarity among the candidate sentences, a word of its heading (the passage's section path, or a
+    heading inside the passage) counting ``HEADING_WEIGHT`` — slightly less for long sentences and
+    for later passages. Sentences that merely ask a question back are skipped; a sentence that
+    leans on the previous one ("Cela…", "Elle…", or a few words only) brings it along, one that
+    announces a list (":") brings the next."""
     french = lexical.language(question) == "fr"
     if not documentary:
         return _small_talk(question, french)
-    wanted = terms(question)
-    candidates = [
-        (rank, source_id, sentence, terms(sentence), terms(heading) - terms(sentence))
-        for rank, (source_id, _title, text) in enumerate(passages)
-        for heading, sentence in lexical.sentences(text)
-        if not sentence.rstrip().endswith("?")
-    ]
-    frequency = Counter(stem for *_, found, context in candidates for stem in (found | context) & wanted)
-    scored: list[tuple[float, int, str]] = []
-    for rank, source_id, sentence, found, context in candidates:
-        if not found & wanted:
+    wanted = question_words(question)
+    candidates: list[_Candidate] = []
+    for rank, passage in enumerate(passages):
+        source_id, title, section, text = passage if len(passage) == 4 else (passage[0], passage[1], "", passage[2])
+        items = lexical.sentences(text)
+        for index, (heading, sentence) in enumerate(items):
+            context = stem_set(" ".join((title, section, heading)))
+            candidates.append(_Candidate(rank, source_id, index, sentence, stem_set(sentence), context, items))
+    frequency = [sum(1 for c in candidates if word & (c.found | c.context)) for word in wanted]
+    weights = [math.log(1 + len(candidates) / df) if df else 0.0 for df in frequency]
+    total = sum(weights)
+    scored: list[tuple[float, _Candidate]] = []
+    for candidate in candidates:
+        if candidate.sentence.rstrip().endswith("?") or total == 0:
             continue
-
-        def weight(stems: set[str]) -> float:
-            return sum(math.log(1 + len(candidates) / frequency[stem]) for stem in stems & wanted)
-
-        score = (weight(found) + HEADING_WEIGHT * weight(context)) / math.sqrt(len(found))
-        scored.append((score - 0.01 * rank, source_id, sentence))
+        own = sum(w for word, w in zip(wanted, weights, strict=True) if word & candidate.found)
+        if own == 0:
+            continue
+        context = sum(w for word, w in zip(wanted, weights, strict=True) if word & candidate.context and not word & candidate.found)
+        length = len(candidate.sentence.split())
+        score = (own + HEADING_WEIGHT * context) / total / (1 + max(0, length - LONG_SENTENCE_WORDS) / LONG_SENTENCE_WORDS)
+        scored.append((score / (1 + PASSAGE_RANK_PENALTY * candidate.rank), candidate))
     scored.sort(key=lambda item: item[0], reverse=True)
     chosen: list[tuple[int, str]] = []
-    seen: set[str] = set()
-    for score, source_id, sentence in scored:
-        if score < MIN_SHARE_OF_BEST * scored[0][0] or len(chosen) == max_sentences:
+    seen: set[tuple[int, int]] = set()
+    for score, candidate in scored:
+        if score < MIN_SHARE_OF_BEST * scored[0][0] or len(chosen) >= max_sentences:
             break
-        if sentence not in seen:
-            seen.add(sentence)
-            chosen.append((source_id, sentence))
+        for index in _with_neighbours(candidate):
+            key = (candidate.source_id, index)
+            if key not in seen:
+                seen.add(key)
+                chosen.append((candidate.source_id, candidate.items[index][1]))
     if not chosen:
         return prompts.NOT_FOUND_FR if french else prompts.NOT_FOUND_EN
     header = "D'après vos documents :" if french else "According to your documents:"
     return header + "\n\n" + "\n".join(f"- {sentence.rstrip()} [{source_id}]" for source_id, sentence in chosen)
+
+
+_ELLIPTIC_START = re.compile(
+    r"^(cela|ceci|ça|ce|cette|ces|cet|il|elle|ils|elles|celui-ci|celle-ci|dans ce cas|de même|en revanche|"
+    r"par conséquent|donc|ainsi|sinon|this|that|these|it|they|otherwise|in that case)\b",
+    re.IGNORECASE,
+)
+ELLIPTIC_WORDS = 6
+LONG_SENTENCE_WORDS = 30
+PASSAGE_RANK_PENALTY = 0.1
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    rank: int
+    source_id: int
+    index: int
+    sentence: str
+    found: frozenset[str]
+    context: frozenset[str]
+    items: list[tuple[str, str]]
+
+
+def _with_neighbours(candidate: _Candidate) -> list[int]:
+    """The sentence's index, with its predecessor when it is elliptic and its successor when it
+    announces what follows."""
+    indices = [candidate.index]
+    text = candidate.sentence.strip()
+    if candidate.index > 0 and (_ELLIPTIC_START.match(text) or len(text.split()) < ELLIPTIC_WORDS):
+        indices.insert(0, candidate.index - 1)
+    if text.endswith(":") and candidate.index + 1 < len(candidate.items):
+        indices.append(candidate.index + 1)
+    return indices
 
 
 def _small_talk(question: str, french: bool) -> str:
@@ -109,7 +151,7 @@ class ExtractiveChatModel(BaseChatModel):
     def _answer(self, messages: list[BaseMessage]) -> tuple[str, UsageMetadata]:
         prompt = "\n".join(_text(m) for m in messages)
         question = next((_text(m) for m in reversed(messages) if isinstance(m, HumanMessage)), "")
-        passages = [(int(i), html.unescape(t), html.unescape(body)) for i, t, body in _SOURCE.findall(prompt)]
+        passages = [(int(i), html.unescape(t), html.unescape(sec), html.unescape(body)) for i, t, sec, body in _SOURCE.findall(prompt)]
         answer = extract_answer(question, passages, documentary="<sources>" in prompt)
         input_tokens = len(prompt.split())
         output_tokens = len(answer.split())

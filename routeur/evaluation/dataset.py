@@ -1,10 +1,11 @@
 """The evaluation dataset: one JSON object per line (JSONL).
 
 ``{"id": "q01", "question": "...", "project_id": "default", "sources": [...], "file_ids": [...],
-"facts": [...], "reference": "..."}`` — only ``question`` is required. ``sources`` is the request's
+"facts": [...], "reference": "...", "history": [...]}`` — only ``question`` is required. ``sources`` is the request's
 filter; ``file_ids`` the files a correct answer comes from (empty: nothing should be cited);
 ``facts`` short strings a correct answer must contain; ``reference`` a reference answer for the
-LLM judge.
+LLM judge; ``history`` the user's earlier turns of the same conversation, asked first (a
+follow-up such as "Et sous Windows ?" is only answerable after them).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Example(BaseModel):
     file_ids: list[str] = []
     facts: list[str] = []
     reference: str | None = None
+    history: list[str] = []
 
 
 def load_dataset(path: str | Path) -> list[Example]:

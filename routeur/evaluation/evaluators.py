@@ -37,6 +37,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("mrr", "MRR", True),
     Metric("citation_validity", "citation validity", True),
     Metric("fact_recall", "fact recall", True),
+    Metric("answered", "answered (all facts, cited)", True),
     Metric("judge_score", "LLM judge", True),
     Metric("abstention", "abstention", True),
     Metric("error", "errors", False),
@@ -100,6 +101,18 @@ def facts(example: Example, answer: Answer) -> dict[str, Any]:
     return {"fact_recall": 1 - len(missing) / len(example.facts), "facts_missing": missing}
 
 
+def answered(example: Example, answer: Answer) -> dict[str, float | None]:
+    """A documentary answer that does the job: every expected fact stated, and at least one
+    citation ``[n]`` of a passage from an expected file."""
+    if not example.file_ids or not example.facts:
+        return {"answered": None}
+    text = normalize(answer.answer)
+    expected = set(example.file_ids)
+    cited = {s["file_id"] for s in answer.sources if s["id"] in cited_numbers(answer.answer)}
+    complete = all(normalize(f) in text for f in example.facts)
+    return {"answered": float(answer.error is None and complete and bool(cited & expected))}
+
+
 def abstention(example: Example, answer: Answer) -> dict[str, float | None]:
     """Where no file should answer (chit-chat, a question outside the documents or outside the
     filter), a good agent cites nothing."""
@@ -130,6 +143,7 @@ def score(example: Example, answer: Answer, *, k: int, project_files: set[str] |
         **retrieval(example, answer, k),
         **citations(example, answer, project_files),
         **facts(example, answer),
+        **answered(example, answer),
         **abstention(example, answer),
         **performance(answer),
     }

@@ -37,7 +37,10 @@ def langsmith_client() -> Client | None:
 
 
 def _inputs(example: Example) -> dict[str, Any]:
-    return {"question": example.question, "project_id": example.project_id, "sources": list(example.sources)}
+    inputs: dict[str, Any] = {"question": example.question, "project_id": example.project_id, "sources": list(example.sources)}
+    if example.history:  # only when present: single-turn examples keep their content-derived ids
+        inputs["history"] = list(example.history)
+    return inputs
 
 
 def _reference(example: Example) -> dict[str, Any]:
@@ -107,7 +110,9 @@ async def run_on_langsmith(
 
         @traceable(name=f"Routeur {target.agent}", run_type="chain", process_inputs=lambda given: given["inputs"])
         async def answer(inputs: dict[str, Any], target: Target = target) -> dict[str, Any]:
-            result = await target.answer(Example(question=inputs["question"], project_id=inputs["project_id"], sources=inputs["sources"]))
+            result = await target.answer(Example(
+                    question=inputs["question"], project_id=inputs["project_id"], sources=inputs["sources"], history=inputs.get("history", [])
+                ))
             return {"answer": result.answer, "sources": result.sources, "metadata": result.metadata, "error": result.error}
 
         scored: dict[str, dict[str, Any]] = {}

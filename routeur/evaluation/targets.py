@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+
 from graphs.context import AgentContext
 from graphs.dependencies import RunDependencies
 from graphs.events import RunResult
-from graphs.registry import get_agent
+from graphs.registry import get_agent, run_config
 from graphs.streaming import measured_events, user_turn
 from routeur.evaluation.dataset import Example
 
@@ -63,12 +65,31 @@ class GraphTarget:
         context = AgentContext.from_settings(
             self.settings, project_id=example.project_id, model=self.model, sources=list(example.sources), top_k=self.top_k
         )
+        messages = await self._history(example, context)
         result = Answer()
         async for event, metrics in measured_events(
-            self.graph, user_turn(example.question), agent=self.spec, context=context, dependencies=self.dependencies
+            self.graph,
+            {"messages": [*messages, *user_turn(example.question)["messages"]]},
+            agent=self.spec,
+            context=context,
+            dependencies=self.dependencies,
         ):
             result.add(event, metrics)
         return result
+
+    async def _history(self, example: Example, context: AgentContext) -> list[BaseMessage]:
+        """The conversation before the question: each earlier turn asked and answered by the same
+        agent (unmeasured), as a session would hold it."""
+        messages: list[BaseMessage] = []
+        for turn in example.history:
+            messages.append(HumanMessage(turn))
+            state = await self.graph.ainvoke(
+                {"messages": list(messages)},
+                context=context,
+                config=run_config(self.spec, context.max_search_rounds, dependencies=self.dependencies),
+            )
+            messages.append(AIMessage(state.get("answer", "")))
+        return messages
 
     async def project_files(self, project_id: str) -> set[str]:
         return {f.file_id for f in await self.store.list_files(project_id=project_id)}
@@ -88,6 +109,8 @@ class ServerTarget:
         from routeur.client import RouteurError
 
         result = Answer()
+        if example.history:
+            return Answer(error={"phase": "request", "message": "multi-turn examples (history) are evaluated in process only"})
         try:
             async for event in self.client.complete_stream(
                 example.question,

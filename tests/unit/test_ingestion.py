@@ -50,7 +50,7 @@ def test_html_keeps_visible_text_in_blocks_and_drops_scripts_and_styles():
     )
     document = load_document("faq.html", html)
     assert document.title == "FAQ du support"
-    assert document.text == "Questions\n\nLe support ouvre à 9h.\nIl ferme à 18h.\n\nport 7860"
+    assert document.text == "# Questions\n\nLe support ouvre à 9h.\nIl ferme à 18h.\n\nport 7860"  # headings as Markdown
     assert load_document("page.htm", b"<h1>Seul titre</h1><div>Texte.</div>").title == "Seul titre"
 
 
@@ -66,7 +66,7 @@ def test_docx_keeps_reading_order_including_tables_and_finds_the_title():
     data = make_docx("Compte rendu", "Avant le tableau.", "Après le tableau.", table=table)
     document = load_document("cr.docx", data)
     assert document.title == "Compte rendu"
-    assert document.text == "Compte rendu\n\nAvant le tableau.\n\nNom | Port\n\napi | 7860\n\nAprès le tableau."
+    assert document.text == "# Compte rendu\n\nAvant le tableau.\n\nNom | Port\n\napi | 7860\n\nAprès le tableau."
     assert load_document("cr.docx", make_docx("Titre", "Texte.", title="Propriété")).title == "Propriété"
     assert load_document("sans-titre.docx", make_docx(None, "Texte.")).title == "sans-titre"
 

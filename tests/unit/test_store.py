@@ -221,7 +221,7 @@ async def test_reingesting_replaces_the_file_without_duplicates(store):
     [info] = await store.list_files(project_id="p")
     assert info.chunks == changed.chunks == 1
     hits = await store.search("couleur du projet", project_id="p", top_k=100)
-    assert [h["text"] for h in hits] == ["# Doc\n\nLa couleur du projet est le rouge."]
+    assert [(h["text"], h["section"]) for h in hits] == [("La couleur du projet est le rouge.", "Doc")]  # the heading is the section
 
 
 async def test_concurrent_writes_of_one_file_leave_exactly_one_version(store):

@@ -1,0 +1,138 @@
+"""The relevance stages on hand-made text: structure chunking, the sparse analysis, fusion, the
+reranker, the offline abstention rule and the extractive answer."""
+
+from __future__ import annotations
+
+from nodes.evaluation import MIN_SUPPORT, supported
+from nodes.models.extractive import extract_answer
+from nodes.rerank import rerank
+from retrievers import sparse
+from retrievers.base import Chunk, Hit
+from retrievers.chunking import chunk_document
+from retrievers.fusion import FusionConfig, dbsf, fuse, rrf
+from retrievers.sparse import SparseEncoder
+
+
+def hit(pid: str, text: str, score: float = 1.0, *, title: str = "Doc", section: str = "", file_id: str = "f") -> Hit:
+    return Hit(point_id=pid, file_id=file_id, project_id="p", title=title, url=None, chunk_index=0, text=text, score=score, section=section, page=None)
+
+
+# -- chunking -------------------------------------------------------------------------------------
+
+
+def test_markdown_headings_give_each_chunk_its_section_path():
+    text = "# Guide\n\nIntro du guide.\n\n## Installation\n\nInstaller le paquet.\n\n### Linux\n\nUtiliser apt.\n\n## Usage\n\nLancer."
+    chunks = chunk_document(text, chunk_size=30, chunk_overlap=0)
+    assert [(c.section, c.text) for c in chunks] == [
+        ("Guide", "Intro du guide."),
+        ("Guide › Installation", "Installer le paquet."),
+        ("Guide › Installation › Linux", "Utiliser apt."),
+        ("Guide › Usage", "Lancer."),
+    ]
+
+
+def test_plain_heading_lines_open_sections_below_markdown_levels():
+    text = "# Erreurs\n\nGestion des exceptions\n\nUne instruction try attrape les erreurs levées.\n\nUne phrase finie.\n\nSuite du texte ici."
+    chunks = chunk_document(text, chunk_size=60, chunk_overlap=0)
+    assert chunks[0].section == "Erreurs › Gestion des exceptions"
+    assert chunks[0].text.startswith("Une instruction try")
+    # A sentence with its final period is text, not a heading.
+    assert all("Une phrase finie." not in c.section for c in chunks)
+
+
+def test_small_sibling_sections_are_packed_and_keep_their_heading_line():
+    text = "# T\n\n## A\n\nCourt A.\n\n## B\n\nCourt B."
+    [chunk] = chunk_document(text, chunk_size=200, chunk_overlap=0)
+    assert chunk.section == "T › A" and chunk.text == "Court A.\n\n## B\n\nCourt B."
+
+
+def test_pages_are_numbered_and_a_section_continues_across_pages():
+    chunks = chunk_document(["# Rapport\n\nPremière page.", "Deuxième page."], chunk_size=100, chunk_overlap=0, paginated=True)
+    assert [(c.page, c.section) for c in chunks] == [(1, "Rapport"), (2, "Rapport")]
+
+
+def test_a_long_section_is_cut_under_the_size_and_a_code_fence_stays_whole():
+    body = "Une phrase assez longue pour remplir. " * 10
+    chunks = chunk_document(f"# T\n\n{body}\n\n```\nx = 1\n\ny = 2\n```", chunk_size=120, chunk_overlap=0)
+    assert len(chunks) > 2 and all(len(c.text) <= 120 for c in chunks)
+    assert any("x = 1\n\ny = 2" in c.text for c in chunks)
+
+
+def test_indexed_text_names_the_title_once_then_the_section_as_a_heading_line():
+    assert Chunk("corps", "Guide › Installation").indexed_text("Guide") == "# Guide › Installation\ncorps"
+    assert Chunk("corps", "Installation").indexed_text("Guide") == "# Guide › Installation\ncorps"
+    assert Chunk("corps").indexed_text("") == "corps"
+
+
+# -- sparse ---------------------------------------------------------------------------------------
+
+
+def test_heading_terms_weigh_more_than_the_same_terms_in_the_text():
+    encoder = SparseEncoder()
+    in_heading = encoder.encode_document("# Sauvegarde\nLe disque est plein.")
+    in_text = encoder.encode_document("Sauvegarde\nLe disque est plein.")
+    term = sparse.term_id("sauvegard")
+    weight = dict(zip(in_heading.indices, in_heading.values, strict=True))[term]
+    assert weight > dict(zip(in_text.indices, in_text.values, strict=True))[term]
+
+
+def test_code_names_are_terms_whole_and_elided_words_are_dropped():
+    assert {"ensure_ascii", "gc.disable"} <= sparse.terms("Passez ensure_ascii à gc.disable()")
+    assert sparse.tokens("lorsqu'il jusqu'à l'exception") == ["exception"]
+
+
+# -- fusion ---------------------------------------------------------------------------------------
+
+
+def test_weighted_rrf_sums_weight_over_rank():
+    a, b, c = hit("a", ""), hit("b", ""), hit("c", "")
+    fused = rrf([[a, b], [b, c]], [1.0, 2.0], k=1)
+    assert [h["point_id"] for h in fused] == ["b", "c", "a"]
+    assert fused[0]["score"] == 1 / 3 + 2 / 2
+
+
+def test_dbsf_lets_a_clear_sparse_leader_win_over_a_flat_dense_list():
+    dense = [hit("d1", "", 0.52), hit("s1", "", 0.51), hit("d2", "", 0.50)]
+    sparse_hits = [hit("s1", "", 12.0), hit("d1", "", 2.0), hit("d3", "", 1.0)]
+    assert dbsf([dense, sparse_hits], [0.5, 1.0])[0]["point_id"] == "s1"
+    assert fuse(dense, sparse_hits, FusionConfig("rrf", 1.0, 1.0))[0]["point_id"] in {"d1", "s1"}
+
+
+# -- reranking and abstention -------------------------------------------------------------------------
+
+
+def test_the_passage_holding_the_question_words_together_ranks_first():
+    question = "Comment augmenter la limite de récursion ?"
+    scattered = hit("x", "La limite du disque. Une autre phrase sans rapport.", 1.0)
+    together = hit("y", "On peut augmenter la limite de récursion avec setrecursionlimit.", 0.8)
+    ranked = rerank(question, [scattered, together])
+    assert ranked[0].hit["point_id"] == "y"
+    assert ranked[0].support > ranked[1].support
+
+
+def test_nothing_is_kept_when_no_passage_supports_the_question():
+    question = "Comment déployer une application Flask sur AWS ?"
+    unrelated = [hit("a", "Le module csv lit les fichiers tabulés."), hit("b", "Les fichiers csv ont des champs.")]
+    assert supported(rerank(question, unrelated), top_k=5) == []
+    related = [hit("c", "Déployer une application Flask sur AWS demande un conteneur.")]
+    scored = rerank(question, related)
+    assert scored[0].support >= MIN_SUPPORT and supported(scored, top_k=5) == [related[0]]
+
+
+# -- extractive answers ---------------------------------------------------------------------------
+
+
+def test_an_elliptic_sentence_brings_the_one_before_it():
+    passage = "Le ramasse-miettes détecte les cycles de références. Cela peut être désactivé avec gc.disable()."
+    answer = extract_answer("Le ramasse-miettes peut-il être désactivé ?", [(1, "gc", "Ramasse-miettes", passage)])
+    assert "Le ramasse-miettes détecte les cycles de références. [1]" in answer
+    assert "gc.disable() [1]" in answer or "gc.disable(). [1]" in answer
+
+
+def test_the_section_heading_counts_as_context_for_its_sentences():
+    passages = [
+        (1, "Doc", "Fuseaux horaires", "La base utilisée est celle de IANA, mise à jour souvent."),
+        (2, "Doc", "Divers", "La base de données locale contient des tables."),
+    ]
+    answer = extract_answer("Quelle base pour les fuseaux horaires ?", passages, max_sentences=1)
+    assert "IANA" in answer and answer.rstrip().endswith("[1]")
