@@ -201,7 +201,10 @@ class EdgeDocumentStore(GenerationalStore):
             if sparse.indices:
                 prefetches.append(Prefetch(limit=depth, query=sparse_query, filter=flt, params=sparse_params))
             request = QueryRequest(limit=top_k, prefetches=prefetches, query=Fusion.Rrf(k=RRF_K), filter=flt, with_payload=True)
-        return [hit(p.id, p.score, p.payload or {}) for p in self._shard.query(request)]
+        # Fused scores tie often (rank 3 + rank 5 = rank 5 + rank 3) and the engine returns ties in
+        # no fixed order: the point id breaks them, so one query always ranks its hits alike.
+        points = sorted(self._shard.query(request), key=lambda p: (-p.score, str(p.id)))
+        return [hit(p.id, p.score, p.payload or {}) for p in points]
 
     def _engine_ping(self) -> None:
         self._shard.info()

@@ -211,7 +211,8 @@ class QdrantDocumentStore(GenerationalStore):
                 prefetch.append(models.Prefetch(query=sparse_query, using=SPARSE, filter=flt, limit=depth, params=sparse_params))
             kwargs = {"prefetch": prefetch, "query": models.RrfQuery(rrf=models.Rrf(k=RRF_K))}
         response = self._client.query_points(self.collection, query_filter=flt, limit=top_k, with_payload=True, **kwargs)
-        return [hit(point.id, point.score, point.payload or {}) for point in response.points]
+        points = sorted(response.points, key=lambda p: (-p.score, str(p.id)))  # ties in a fixed order, as the embedded store
+        return [hit(point.id, point.score, point.payload or {}) for point in points]
 
     def _engine_ping(self) -> None:
         self._client.get_collections()
