@@ -21,8 +21,11 @@ from retrievers.base import Chunk, DocumentStore
 from retrievers.loaders import (
     MARKDOWN_EXTENSIONS,
     SUPPORTED_EXTENSIONS,
+    DocumentTooLargeError,
     EmptyDocumentError,
+    ExtractionLimits,
     LoadedDocument,
+    SuspiciousArchiveError,
     UnsupportedFileTypeError,
     load_document,
 )
@@ -109,11 +112,27 @@ def _attach_lone_headings(chunks: list[str]) -> list[str]:
     return out
 
 
+def extraction_limits(settings: Settings) -> ExtractionLimits:
+    return ExtractionLimits(
+        max_archive_ratio=settings.max_archive_ratio,
+        max_archive_bytes=settings.max_archive_bytes,
+        max_archive_entries=settings.max_archive_entries,
+        max_extracted_chars=settings.max_extracted_chars,
+    )
+
+
 def prepare(filename: str, data: bytes, settings: Settings | None = None) -> tuple[LoadedDocument, list[str]]:
-    """Parse and chunk one file (CPU-bound, a PDF takes a while: callers run it in a worker thread)."""
-    document = load_document(filename, data)
+    """Parse and chunk one file (CPU-bound, a PDF takes a while: callers run it in a worker
+    thread), within the deployment's limits (``DocumentTooLargeError``, ``SuspiciousArchiveError``)."""
+    settings = settings or get_settings()
+    document = load_document(filename, data, extraction_limits(settings))
     markdown = PurePath(filename).suffix.lower() in MARKDOWN_EXTENSIONS
-    return document, chunk_text(document.text, markdown=markdown, settings=settings)
+    chunks = chunk_text(document.text, markdown=markdown, settings=settings)
+    if len(chunks) > settings.max_chunks_per_file:
+        raise DocumentTooLargeError(
+            f"'{filename}' makes {len(chunks)} chunks, over the limit of {settings.max_chunks_per_file} per file: split it"
+        )
+    return document, chunks
 
 
 async def ingest_bytes(
@@ -189,7 +208,7 @@ async def ingest_paths(
                 result = await ingest_bytes(
                     store, project_id=project_id, filename=name, data=data, title=title, url=url, settings=settings
                 )
-            except (UnsupportedFileTypeError, EmptyDocumentError) as exc:
+            except (UnsupportedFileTypeError, EmptyDocumentError, DocumentTooLargeError, SuspiciousArchiveError) as exc:
                 report.failed[name] = str(exc)
                 log.warning("Skipped %s: %s", name, exc)
                 continue
