@@ -84,14 +84,14 @@ def test_production_refuses_to_start_without_real_secrets(settings_factory):
     with pytest.raises(RuntimeError, match="JWT_SECRET"):
         create_app(settings_factory("prod", environment="production"))
     with pytest.raises(RuntimeError, match="ROUTEUR_CLIENTS"):
-        create_app(settings_factory("prod2", environment="production", jwt_secret="s" * 40))
+        create_app(settings_factory("prod2", environment="production", jwt_secret="Kq3v-Zr8_Tn1Lp6Wx2Hb9Yd4Mf7Gc0Js5Ue"))
 
 
 async def test_production_token_requires_client_credentials(settings_factory):
     settings = settings_factory(
         "prod3",
         environment="production",
-        jwt_secret="s" * 40,
+        jwt_secret="Kq3v-Zr8_Tn1Lp6Wx2Hb9Yd4Mf7Gc0Js5Ue",
         clients=[{"id": "frontend", "secret": "c" * 20, "projects": ["proj-a"]}],
     )
     async with AsyncTestClient(create_app(settings)) as prod:
