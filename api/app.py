@@ -20,7 +20,8 @@ from litestar.openapi.plugins import JsonRenderPlugin
 
 from api.auth import TokenIssuer, build_jwt_auth
 from api.errors import EXCEPTION_HANDLERS
-from api.ratelimit import build_rate_limit, limiter_first
+from api.ratelimit import STORE_NAME, build_rate_limit, limiter_first
+from api.ratelimit import build_store as build_rate_limit_store
 from api.routes.auth import AuthController
 from api.routes.catalog import CatalogController
 from api.routes.chat import ChatController
@@ -30,8 +31,10 @@ from api.routes.health import HealthController
 from api.routes.search import SearchController
 from api.routes.upload_sessions import UploadSessionsController
 from api.routes.web import swagger_plugin, web_routes
+from api.security import schema_not_found_as_envelope, security_headers
 from api.services.graphs import AgentGraphs, app_version
 from api.sessions import open_checkpointer
+from api.throttle import LoginThrottle
 from graphs.dependencies import RunDependencies
 from nodes.models.factory import ModelRegistry
 from retrievers import build_store
@@ -40,6 +43,13 @@ from retrievers.uploads import UploadSessionStore
 from routeur.settings import Settings, get_settings
 
 logger = logging.getLogger("routeur.api")
+
+# Headers a browser script on an allowed origin may read (rate-limit state, when to retry).
+EXPOSED_HEADERS = [
+    "Retry-After",
+    "RateLimit-Policy", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",
+    "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset",
+]  # fmt: skip
 
 
 def create_app(settings: Settings | None = None, *, models: ModelRegistry | None = None) -> Litestar:
@@ -52,6 +62,8 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
     jwt_auth = build_jwt_auth(settings)
     rate_limit = build_rate_limit(settings)
     issuer = TokenIssuer(jwt_auth, settings.jwt_ttl_s)
+    limits_store = build_rate_limit_store(settings)
+    login_throttle = LoginThrottle(limits_store, settings.auth_failures_per_minute)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -92,12 +104,16 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
             "uploads": Provide(provide_uploads, sync_to_thread=False),
             "graphs": Provide(provide_graphs, sync_to_thread=False),
             "token_issuer": Provide(lambda: issuer, sync_to_thread=False),
+            "login_throttle": Provide(lambda: login_throttle, sync_to_thread=False),
         },
+        stores={STORE_NAME: limits_store},
+        before_send=[security_headers],
+        after_request=schema_not_found_as_envelope,
         lifespan=[lifespan],
         on_app_init=[jwt_auth.on_app_init, limiter_first(rate_limit)],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_request_bytes,
-        cors_config=CORSConfig(allow_origins=settings.cors_origins) if settings.cors_origins else None,
+        cors_config=CORSConfig(allow_origins=settings.cors_origins, expose_headers=EXPOSED_HEADERS) if settings.cors_origins else None,
         openapi_config=OpenAPIConfig(
             title=settings.title,
             version=app_version(),

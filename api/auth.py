@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -34,7 +35,9 @@ class Principal:
         return "*" in self.projects or project_id in self.projects
 
 
-PUBLIC_PATHS = ["^/health", "^/schema", "^/auth/token$", *WEB_PATHS]
+PUBLIC_PATHS = ["^/health$", "^/health/ready$", "^/schema", "^/auth/token$", *WEB_PATHS]
+DEV_SUBJECT = "user"
+"""The subject of development tokens (issued without credentials, never in production)."""
 
 
 def jwt_secret(settings: Settings) -> str:
@@ -51,22 +54,54 @@ def jwt_secret(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-async def retrieve_principal(token: Token, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
-    extras = token.extras or {}
-    if extras.get("type", "access") != "access":
+def bearer_token(header: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header (scheme case-insensitive), else
+    None: ``Token <jwt>`` or a bare JWT is not a bearer credential."""
+    scheme, _, token = header.strip().partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def current_projects(settings: Settings, sub: str, granted: Sequence[str]) -> tuple[str, ...] | None:
+    """What a token for ``sub`` may use *now*: the projects it was granted that its client still
+    has. None when the caller no longer exists (client removed, or a development token on a
+    production server), so removing a client or a project takes effect on the next request,
+    not when its tokens expire."""
+    client = settings.client(sub)
+    if client is not None:
+        allowed = client.projects
+    elif sub == DEV_SUBJECT and settings.environment == "development":
+        allowed = settings.dev_projects
+    else:
         return None
-    return Principal(
-        sub=token.sub,
-        projects=tuple(extras.get("projects", ())),
-        exp=int(token.exp.timestamp()),
-        type="access",
-    )
+    if "*" in allowed:
+        return tuple(granted)
+    if "*" in granted:
+        return tuple(allowed)
+    return tuple(p for p in granted if p in allowed)
+
+
+def principal_retriever(settings: Settings):
+    """Litestar's ``retrieve_user_handler``: the token is valid (signature, expiry) when this
+    runs; it still has to be a bearer access token of a caller that exists today."""
+
+    async def retrieve_principal(token: Token, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+        extras = token.extras or {}
+        if extras.get("type", "access") != "access":
+            return None
+        if bearer_token(connection.headers.get("authorization", "")) is None:
+            return None
+        projects = current_projects(settings, token.sub, extras.get("projects", ()))
+        if projects is None:
+            return None
+        return Principal(sub=token.sub, projects=projects, exp=int(token.exp.timestamp()), type="access")
+
+    return retrieve_principal
 
 
 def build_jwt_auth(settings: Settings) -> JWTAuth[Principal]:
     return JWTAuth[Principal](
         token_secret=jwt_secret(settings),
-        retrieve_user_handler=retrieve_principal,
+        retrieve_user_handler=principal_retriever(settings),
         exclude=PUBLIC_PATHS,
         default_token_expiration=timedelta(seconds=settings.jwt_ttl_s),
         description="Bearer token from POST /auth/token",

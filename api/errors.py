@@ -80,12 +80,38 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
         return envelope("Rate limit exceeded: too many requests, retry later", exc.status_code, headers)
     if isinstance(exc, ValidationException):
         return envelope(_validation_message(exc), exc.status_code, headers)
+    if exc.status_code == 400 and exc.detail == "Request Entity Too Large":
+        return _multipart_limit(exc, headers)
     message = exc.detail
     if exc.status_code == 400 and any(marker in message for marker in _DECODE_ERRORS):
         message = f"Malformed JSON body ({message})"
     if exc.status_code == 401 and message in ("", "Unauthorized"):
         message = "Missing or invalid bearer token"
     return envelope(message, exc.status_code, headers)
+
+
+_MULTIPART_LIMITS = {
+    "header": (400, "A multipart part's headers are too long (a file name or field name of thousands of characters?)"),
+    "count": (413, "Too many parts in the multipart body: at most 1000 files and fields per request"),
+}
+
+
+def _multipart_limit(exc: HTTPException, headers: dict[str, str]) -> Response[dict[str, Any]]:
+    """Litestar answers every multipart parser limit with 400 "Request Entity Too Large": say
+    which one, with 413 for sizes and counts and 400 for malformed (oversized) headers."""
+    reason = str(exc.__context__ or "")
+    if "header" in reason:
+        status, message = _MULTIPART_LIMITS["header"]
+    elif "segment count" in reason:
+        status, message = _MULTIPART_LIMITS["count"]
+    else:
+        status, message = 413, f"The multipart body is too large ({reason or 'a part exceeds the limit'})"
+    return envelope(message, status, headers)
+
+
+def recursion_handler(request: Request[Any, Any, Any], exc: RecursionError) -> Response[dict[str, Any]]:
+    """Deeply nested JSON exhausts the decoder's recursion: the caller's input, 400."""
+    return envelope("Malformed JSON body: nested too deeply", HTTP_400_BAD_REQUEST)
 
 
 def store_unavailable_handler(request: Request[Any, Any, Any], exc: StoreUnavailableError) -> Response[dict[str, Any]]:
@@ -109,6 +135,7 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
 
 EXCEPTION_HANDLERS = {
     HTTPException: http_exception_handler,
+    RecursionError: recursion_handler,
     StoreUnavailableError: store_unavailable_handler,
     UnknownModelError: unknown_name_handler,
     UnknownAgentError: unknown_name_handler,

@@ -1,37 +1,173 @@
 """Rate limiting with Litestar's ``RateLimitConfig`` on the chat and completion routes.
 
-The store is in memory (one process); several workers share limits through a Redis store:
-``RateLimitConfig(..., store="redis")`` with a ``RedisStore`` registered in the app's stores.
-The limiter is moved in front of authentication so that floods of unauthenticated requests are
-counted too (otherwise the JWT middleware runs first and rejects them uncounted)."""
+Who is counted: an authenticated request by its token's subject (a verified token, so a caller
+cannot rotate identities by forging them), with that client's own ``rate_limit_per_minute``
+when ``ROUTEUR_CLIENTS`` gives one; any other request by its address. The address is the
+socket peer, or, only when the peer is a configured trusted proxy, the right-most
+``X-Forwarded-For`` hop that is not itself a trusted proxy (the left-most entries are whatever
+the client wrote).
+
+The store is in memory (one process) unless ``ROUTEUR_REDIS_URL`` is set: then every API process
+counts in the same Redis. The limiter is moved in front of authentication so that floods of
+unauthenticated requests are counted too. CORS preflights (``OPTIONS``) are never counted."""
 
 from __future__ import annotations
 
+import ipaddress
+from time import time
 from typing import Any
 
+import jwt
 from litestar import Request
 from litestar.config.app import AppConfig
-from litestar.middleware.rate_limit import RateLimitConfig, get_remote_address
+from litestar.exceptions import TooManyRequestsException
+from litestar.middleware.rate_limit import (
+    DURATION_VALUES,
+    CacheObject,
+    RateLimitConfig,
+    RateLimitMiddleware,
+    get_remote_address,
+)
+from litestar.stores.base import Store
+from litestar.stores.memory import MemoryStore
+from litestar.types import Receive, Scope, Send
 
+from api.auth import bearer_token, jwt_secret
 from routeur.settings import Settings
 
 LIMITED_PREFIXES = ("/completion", "/api/v1/chat")
+STORE_NAME = "rate_limit"
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def build_rate_limit(settings: Settings) -> RateLimitConfig:
+def trusted_networks(settings: Settings) -> list[Network]:
+    return [ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies]
+
+
+def client_address(request: Request[Any, Any, Any], settings: Settings, networks: list[Network]) -> str:
+    """The client's address: the peer, unless the peer is a trusted proxy and forwarded
+    headers are trusted; then the right-most forwarded hop outside the trusted proxies."""
+    peer = get_remote_address(request)
+    if not (settings.trust_forwarded_for and networks and _within(peer, networks)):
+        return peer
+    hops = [h.strip() for value in request.headers.getall("x-forwarded-for", []) for h in value.split(",")]
+    for hop in reversed([h for h in hops if h]):
+        if not _within(hop, networks):
+            return hop
+    return peer
+
+
+def _within(address: str, networks: list[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def build_store(settings: Settings) -> Store:
+    """Where limits and login failures are counted: Redis when configured, else this process."""
+    if settings.redis_url is None:
+        return MemoryStore()
+    from litestar.stores.redis import RedisStore
+
+    return RedisStore.with_client(url=settings.redis_url.get_secret_value(), namespace="routeur")
+
+
+class ClientRateLimitMiddleware(RateLimitMiddleware):
+    """Litestar's limiter with a limit per caller (``rate_limit_per_minute`` of its client) and
+    the ``X-RateLimit-*`` names sent beside the ``RateLimit-*`` ones."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = scope["litestar_app"]
+        request: Request[Any, Any, Any] = app.request_class(scope)
+        if not await self.should_check_request(request=request):
+            await self.app(scope, receive, send)
+            return
+        limit = self.config.limit_for(request)  # type: ignore[attr-defined]
+        store = self.config.get_store_from_app(app)
+        key = self.cache_key_from_request(request)
+        async with self._lock:
+            cache_object = await self.retrieve_cached_history(key, store)
+            if len(cache_object.history) >= limit:
+                raise TooManyRequestsException(headers=self.headers(cache_object, limit))
+            await self.set_cached_history(key=key, cache_object=cache_object, store=store)
+        send = self._send_with_headers(send, cache_object, limit)
+        await self.app(scope, receive, send)
+
+    def headers(self, cache_object: CacheObject, limit: int) -> dict[str, str]:
+        window = DURATION_VALUES[self.unit]
+        remaining = str(max(limit - len(cache_object.history), 0))
+        reset = str(max(cache_object.reset - int(time()), 0))
+        return {
+            "RateLimit-Policy": f"{limit}; w={window}",
+            "RateLimit-Limit": str(limit),
+            "RateLimit-Remaining": remaining,
+            "RateLimit-Reset": reset,
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": remaining,
+            "X-RateLimit-Reset": reset,
+        }
+
+    def _send_with_headers(self, send: Send, cache_object: CacheObject, limit: int) -> Send:
+        from litestar.datastructures import MutableScopeHeaders
+
+        async def wrapped(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                headers = MutableScopeHeaders(message)
+                for name, value in self.headers(cache_object, limit).items():
+                    headers[name] = value
+            await send(message)
+
+        return wrapped
+
+
+class ClientRateLimitConfig(RateLimitConfig):
+    """``RateLimitConfig`` that knows each caller's limit (see ``ClientRateLimitMiddleware``)."""
+
+    def __init__(self, settings: Settings, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.settings = settings
+        self.secret = jwt_secret(settings)
+
+    def subject(self, request: Request[Any, Any, Any]) -> str | None:
+        """The subject of a verified bearer token, or None (the auth middleware answers for those)."""
+        token = bearer_token(request.headers.get("authorization", ""))
+        if token is None:
+            return None
+        try:
+            return str(jwt.decode(token, self.secret, algorithms=["HS256"]).get("sub") or "") or None
+        except jwt.PyJWTError:
+            return None
+
+    def limit_for(self, request: Request[Any, Any, Any]) -> int:
+        sub = self.subject(request)
+        client = self.settings.client(sub) if sub else None
+        if client is not None and client.rate_limit_per_minute is not None:
+            return client.rate_limit_per_minute
+        return self.settings.rate_limit_per_minute
+
+
+def build_rate_limit(settings: Settings) -> ClientRateLimitConfig:
+    networks = trusted_networks(settings)
+
     async def is_limited(request: Request[Any, Any, Any]) -> bool:
-        return request.url.path.rstrip("/").startswith(LIMITED_PREFIXES)
+        return request.method != "OPTIONS" and request.url.path.rstrip("/").startswith(LIMITED_PREFIXES)
 
-    def client_of(request: Request[Any, Any, Any]) -> str:
-        if settings.trust_forwarded_for and (forwarded := request.headers.get("x-forwarded-for")):
-            return forwarded.split(",")[0].strip()
-        return get_remote_address(request)
+    def identity(request: Request[Any, Any, Any]) -> str:
+        sub = config.subject(request)
+        return f"sub:{sub}" if sub else f"ip:{client_address(request, settings, networks)}"
 
-    return RateLimitConfig(
+    config = ClientRateLimitConfig(
+        settings,
         rate_limit=("minute", settings.rate_limit_per_minute),
         check_throttle_handler=is_limited,
-        identifier_for_request=client_of,
+        identifier_for_request=identity,
+        middleware_class=ClientRateLimitMiddleware,
+        store=STORE_NAME,
     )
+    return config
 
 
 def limiter_first(config: RateLimitConfig):

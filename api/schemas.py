@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 from litestar.datastructures import UploadFile
@@ -14,6 +15,8 @@ from litestar.exceptions import ValidationException
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 MAX_SOURCES = 1000
 PAGE_SIZE_MAX = 200
+MAX_TITLE = 200
+MAX_URL = 2048
 
 TopK = Annotated[int, msgspec.Meta(ge=1, le=50, description="Chunks retrieved per search")]
 Temperature = Annotated[float, msgspec.Meta(ge=0.0, le=2.0, description="Sampling temperature")]
@@ -192,7 +195,21 @@ class UploadForm:
             raise ValidationException("No file in the request: send multipart field 'files' (or 'file')")
         if len(found) > 1 and (self.title or self.url):
             raise ValidationException("title and url apply to a single file")
+        self.title = " ".join(self.title.split())[:MAX_TITLE] or None if self.title else None
+        self.url = check_source_url(self.url)
         return found
+
+
+def check_source_url(url: str | None) -> str | None:
+    """A document's link is shown to users and rendered by UIs: only absolute ``http(s)`` URLs
+    (``javascript:`` or ``data:`` would be stored script)."""
+    if url is None or not url.strip():
+        return None
+    url = url.strip()
+    parsed = urlsplit(url)
+    if parsed.scheme.lower() not in ("http", "https") or not parsed.netloc or len(url) > MAX_URL or any(c in url for c in "\r\n\t <>\"'"):
+        raise ValidationException(f"url must be an absolute http(s) URL of at most {MAX_URL} characters")
+    return url
 
 
 class FileResult(msgspec.Struct):

@@ -21,8 +21,11 @@ from retrievers.base import Chunk, DocumentStore
 from retrievers.chunking import chunk_document
 from retrievers.loaders import (
     SUPPORTED_EXTENSIONS,
+    DocumentTooLargeError,
     EmptyDocumentError,
+    ExtractionLimits,
     LoadedDocument,
+    SuspiciousArchiveError,
     UnsupportedFileTypeError,
     load_document,
 )
@@ -109,11 +112,21 @@ def _attach_lone_headings(chunks: list[str]) -> list[str]:
     return out
 
 
+def extraction_limits(settings: Settings) -> ExtractionLimits:
+    return ExtractionLimits(
+        max_archive_ratio=settings.max_archive_ratio,
+        max_archive_bytes=settings.max_archive_bytes,
+        max_archive_entries=settings.max_archive_entries,
+        max_extracted_chars=settings.max_extracted_chars,
+    )
+
+
 def prepare(filename: str, data: bytes, settings: Settings | None = None) -> tuple[LoadedDocument, list[Chunk]]:
     """Parse and chunk one file by its structure (CPU-bound, a PDF takes a while: callers run it
-    in a worker thread)."""
+    in a worker thread), within the deployment's limits (``DocumentTooLargeError``,
+    ``SuspiciousArchiveError``)."""
     settings = settings or get_settings()
-    document = load_document(filename, data)
+    document = load_document(filename, data, extraction_limits(settings))
     chunks = chunk_document(
         document.pages or document.text,
         chunk_size=settings.chunk_size,
@@ -122,6 +135,10 @@ def prepare(filename: str, data: bytes, settings: Settings | None = None) -> tup
     )
     if not chunks:
         raise EmptyDocumentError(f"No text could be extracted from '{filename}'")
+    if len(chunks) > settings.max_chunks_per_file:
+        raise DocumentTooLargeError(
+            f"'{filename}' makes {len(chunks)} chunks, over the limit of {settings.max_chunks_per_file} per file: split it"
+        )
     return document, chunks
 
 
@@ -232,7 +249,7 @@ async def ingest_paths(
                 current, upcoming = upcoming, parse(index + 1) if index + 1 < len(files) else None
                 try:
                     prepared = await current
-                except (UnsupportedFileTypeError, EmptyDocumentError) as exc:
+                except (UnsupportedFileTypeError, EmptyDocumentError, DocumentTooLargeError, SuspiciousArchiveError) as exc:
                     report.failed[name] = str(exc)
                     log.warning("Skipped %s: %s", name, exc)
                     files_bar.update(1)

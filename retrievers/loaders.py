@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -33,6 +34,25 @@ class EmptyDocumentError(ValueError):
     """No text could be extracted: an empty file, a scan without OCR, or a corrupt file."""
 
 
+class DocumentTooLargeError(ValueError):
+    """The file would become more text, chunks or inflated bytes than the deployment accepts (413)."""
+
+
+class SuspiciousArchiveError(ValueError):
+    """A zip-based file (``.docx``) shaped like a decompression bomb: refused before inflating (400)."""
+
+
+@dataclass(frozen=True)
+class ExtractionLimits:
+    """What one file may cost to read. ``.docx`` archives are checked from their central
+    directory, before anything is inflated; extracted text is checked after parsing."""
+
+    max_archive_ratio: int = 100
+    max_archive_bytes: int = 64 * 1024 * 1024
+    max_archive_entries: int = 2000
+    max_extracted_chars: int = 2_000_000
+
+
 @dataclass(frozen=True)
 class LoadedDocument:
     """A file's title and text, headings written as Markdown ``#`` lines whatever the format;
@@ -43,11 +63,14 @@ class LoadedDocument:
     pages: tuple[str, ...] = ()
 
 
-def load_document(filename: str, data: bytes) -> LoadedDocument:
+def load_document(filename: str, data: bytes, limits: ExtractionLimits | None = None) -> LoadedDocument:
     path = PurePath(filename)
     suffix = path.suffix.lower()
+    limits = limits or ExtractionLimits()
     if suffix not in SUPPORTED_EXTENSIONS:
         raise UnsupportedFileTypeError(filename)
+    if suffix == ".docx":
+        check_archive(filename, data, limits)
     pages: tuple[str, ...] = ()
     try:
         if suffix in MARKDOWN_EXTENSIONS:
@@ -68,8 +91,42 @@ def load_document(filename: str, data: bytes) -> LoadedDocument:
     text = text.strip()
     if not text:
         raise EmptyDocumentError(f"No text could be extracted from '{filename}'")
+    if len(text) > limits.max_extracted_chars:
+        raise DocumentTooLargeError(
+            f"'{filename}' holds {len(text)} characters of text, over the {limits.max_extracted_chars}-character limit per file: split it"
+        )
     title = " ".join(title.split())[:MAX_TITLE] or path.stem
     return LoadedDocument(title=title, text=text, pages=pages)
+
+
+def check_archive(filename: str, data: bytes, limits: ExtractionLimits) -> None:
+    """Refuse a zip whose central directory announces a bomb: too many entries, too many bytes
+    once inflated, or a compression ratio no office document has (XML compresses about 5-20x;
+    bombs 100-1000x). Entry sizes are what the archive declares; the parser then reads at most
+    that, as Python's zipfile stops an entry that inflates past its declared size."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise EmptyDocumentError(f"Cannot read '{filename}' (not a valid .docx archive: {exc})"[:300]) from exc
+    if len(entries) > limits.max_archive_entries:
+        raise SuspiciousArchiveError(
+            f"'{filename}' has {len(entries)} archive entries, over the limit of {limits.max_archive_entries}"
+        )
+    inflated = sum(e.file_size for e in entries)
+    if inflated > limits.max_archive_bytes:
+        raise DocumentTooLargeError(
+            f"'{filename}' would inflate to {inflated} bytes, over the {limits.max_archive_bytes}-byte limit"
+        )
+    compressed = sum(e.compress_size for e in entries)
+    worst = max(entries, key=lambda e: e.file_size / max(e.compress_size, 1), default=None)
+    ratio = inflated / max(compressed, 1)
+    entry_ratio = worst.file_size / max(worst.compress_size, 1) if worst else 0
+    if max(ratio, entry_ratio) > limits.max_archive_ratio:
+        raise SuspiciousArchiveError(
+            f"'{filename}' is compressed {max(ratio, entry_ratio):.0f} times, over the ratio limit of "
+            f"{limits.max_archive_ratio}: refused as a possible zip bomb"
+        )
 
 
 def _decode(data: bytes) -> str:

@@ -103,6 +103,18 @@ class UploadSessionStore:
         )
         await self._db.commit()
 
+    async def superseded(self, session_id: str, file_id: str) -> bool:
+        """Whether another session ingested ``file_id`` (same project, same name) after this one:
+        then the stored version is that session's, and deleting this session must keep it."""
+        async with self._db.execute(
+            "SELECT 1 FROM upload_files AS other JOIN upload_files AS mine "
+            "ON mine.session_id = ? AND mine.file_id = ? AND mine.status = 'ingested' "
+            "WHERE other.file_id = mine.file_id AND other.session_id != mine.session_id "
+            "AND other.status = 'ingested' AND other.rowid > mine.rowid LIMIT 1",
+            (session_id, file_id),
+        ) as cursor:
+            return await cursor.fetchone() is not None
+
     async def delete(self, session_id: str) -> None:
         await self._db.execute("DELETE FROM upload_sessions WHERE id = ?", (session_id,))
         await self._db.commit()

@@ -69,6 +69,12 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host or settings.host,
         port=args.port or settings.port,
         log_level="info",
+        # X-Forwarded-For is the app's business (ROUTEUR_TRUSTED_PROXIES): uvicorn would
+        # otherwise believe it from 127.0.0.1, i.e. from any same-host proxy that passes it on.
+        proxy_headers=False,
+        forwarded_allow_ips="",
+        # SIGTERM: requests in flight get this long, then they are cancelled and the process exits.
+        timeout_graceful_shutdown=settings.shutdown_timeout_s,
     )
     return 0
 

@@ -8,6 +8,8 @@ their own ``Settings``.
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -22,6 +24,7 @@ class ClientCredentials(BaseModel):
     id: str
     secret: SecretStr
     projects: list[str]
+    rate_limit_per_minute: int | None = Field(default=None, ge=1, description="This client's own chat/completion limit (e.g. a batch job); default ROUTEUR_RATE_LIMIT_PER_MINUTE")
 
 
 class Settings(BaseSettings):
@@ -69,7 +72,19 @@ class Settings(BaseSettings):
     )
     dev_projects: list[str] = Field(default=["default"], description="Projects a development token may use")
     rate_limit_per_minute: int = Field(default=10, description="Chat and completion requests per client per minute")
-    trust_forwarded_for: bool = Field(default=False, description="Rate-limit by X-Forwarded-For (behind a proxy)")
+    trust_forwarded_for: bool = Field(default=False, description="Take the client address from X-Forwarded-For, only for requests from ROUTEUR_TRUSTED_PROXIES (the right-most hop that is not a trusted proxy)")
+    trusted_proxies: list[str] = Field(default=[], description='JSON list of proxy addresses or networks whose X-Forwarded-For is believed, e.g. ["10.0.0.5", "172.16.0.0/12"]; empty: the header is ignored')
+    redis_url: SecretStr | None = Field(default=None, description="Redis URL (redis://host:6379/0) for the rate-limit and login-throttle store, shared by every API process; unset: in-process memory")
+    auth_failures_per_minute: int = Field(default=10, ge=1, description="Failed /auth/token attempts per client id and per address per minute before 429")
+    max_history_messages: int = Field(default=50, ge=0, description="Most conversation_history messages accepted in /completion (400 beyond)")
+    max_history_chars: int = Field(default=64000, ge=0, description="Most characters in all conversation_history messages together (400 beyond); each message is also held to ROUTEUR_MAX_MESSAGE_CHARS")
+    allow_client_system_messages: bool = Field(default=False, description="Accept role=system in conversation_history (a client could otherwise override the agent's instructions)")
+    max_archive_ratio: int = Field(default=100, ge=1, description="Largest uncompressed/compressed size ratio of a .docx (zip) and of any entry in it (400 beyond: a zip bomb)")
+    max_archive_bytes: int = Field(default=64 * 1024 * 1024, ge=1, description="Largest uncompressed size of a .docx archive (413 beyond)")
+    max_archive_entries: int = Field(default=2000, ge=1, description="Most entries in a .docx archive (400 beyond)")
+    max_extracted_chars: int = Field(default=2_000_000, ge=1, description="Most characters of text extracted from one file (413 beyond)")
+    max_chunks_per_file: int = Field(default=5000, ge=1, description="Most chunks one file may become (413 beyond)")
+    shutdown_timeout_s: float = Field(default=10.0, ge=0, description="Seconds routeur serve waits for requests in flight on SIGTERM before cancelling them")
     max_message_chars: int = Field(default=8000, description="Longest message accepted (400 beyond)")
     max_request_bytes: int = Field(default=25 * 1024 * 1024, description="Largest request body (413 beyond)")
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, description="Largest uploaded file (413 beyond)")
@@ -100,6 +115,8 @@ class Settings(BaseSettings):
         problems = []
         if self.jwt_secret is None or len(self.jwt_secret.get_secret_value()) < 32:
             problems.append("ROUTEUR_JWT_SECRET must be set to at least 32 characters")
+        elif (weakness := secret_weakness(self.jwt_secret.get_secret_value())) is not None:
+            problems.append(f"ROUTEUR_JWT_SECRET is too predictable ({weakness}): generate one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'`")
         if not self.clients:
             problems.append("ROUTEUR_CLIENTS must configure at least one client")
         if any(len(c.secret.get_secret_value()) < 16 for c in self.clients):
@@ -114,6 +131,25 @@ class Settings(BaseSettings):
         if self.chunk_overlap >= self.chunk_size:
             raise ValueError("chunk_overlap must be smaller than chunk_size")
         return self
+
+
+MIN_SECRET_BITS = 100
+MIN_SECRET_DISTINCT = 12
+
+
+def secret_weakness(secret: str) -> str | None:
+    """Why ``secret`` is guessable, or None. The estimate is the secret's length times the
+    Shannon entropy of its own characters: 32 spaces or ``abab…`` score near zero, 48 random
+    URL-safe characters about 250 bits. It only catches the obvious (a dictionary phrase of
+    varied letters passes), so generate secrets rather than choose them."""
+    distinct = len(set(secret))
+    if distinct < MIN_SECRET_DISTINCT:
+        return f"{distinct} distinct characters, at least {MIN_SECRET_DISTINCT} needed"
+    counts = Counter(secret)
+    bits = -sum(n * math.log2(n / len(secret)) for n in counts.values())
+    if bits < MIN_SECRET_BITS:
+        return f"about {bits:.0f} bits of entropy, at least {MIN_SECRET_BITS} needed"
+    return None
 
 
 @lru_cache(maxsize=1)

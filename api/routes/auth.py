@@ -9,12 +9,14 @@ import secrets
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotAuthorizedException
 
-from api.auth import Principal, TokenIssuer
+from api.auth import DEV_SUBJECT, Principal, TokenIssuer
 from api.errors import ERROR_RESPONSES
+from api.ratelimit import client_address, trusted_networks
 from api.schemas import TokenResponse, TokenUser, VerifyResponse
+from api.throttle import LoginThrottle
 from routeur.settings import Settings
 
 
@@ -23,19 +25,27 @@ class AuthController(Controller):
     tags = ["auth"]
 
     @post("/token", responses=ERROR_RESPONSES, status_code=200, summary="Issue a bearer token")
-    async def token(self, request: Request[Any, Any, Any], settings: Settings, token_issuer: TokenIssuer) -> TokenResponse:
+    async def token(
+        self, request: Request[Any, Any, Any], settings: Settings, token_issuer: TokenIssuer, login_throttle: LoginThrottle
+    ) -> Response[TokenResponse]:
         """With client credentials (HTTP Basic, JSON or form fields): a token scoped to that
-        client's projects. Without, in development only: a token for the development projects."""
+        client's projects. Without, in development only: a token for the development projects.
+        Failures are throttled per client id and per address (429 with Retry-After)."""
         client_id, client_secret = await _credentials(request)
         if client_id or settings.environment == "production":
+            keys = login_throttle.keys(client_id, client_address(request, settings, trusted_networks(settings)))
+            await login_throttle.check(keys)
             client = settings.client(client_id)
             expected = client.secret.get_secret_value() if client else secrets.token_urlsafe(32)
-            if not (client and hmac.compare_digest(client_secret.encode(), expected.encode())):
+            # Compared in constant time, and as long for an unknown id as for a known one.
+            if not (hmac.compare_digest(client_secret.encode(), expected.encode()) and client):
+                await login_throttle.failed(keys)
                 raise NotAuthorizedException("Invalid client credentials")
             sub, projects = client.id, client.projects
         else:
-            sub, projects = "user", settings.dev_projects
-        return TokenResponse(access_token=token_issuer.issue(sub, projects), token_type="bearer", expires_in=settings.jwt_ttl_s)
+            sub, projects = DEV_SUBJECT, settings.dev_projects
+        body = TokenResponse(access_token=token_issuer.issue(sub, projects), token_type="bearer", expires_in=settings.jwt_ttl_s)
+        return Response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
     @get("/verify", responses=ERROR_RESPONSES, summary="Check a bearer token")
     async def verify(self, request: Request[Principal, Any, Any]) -> VerifyResponse:

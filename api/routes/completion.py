@@ -12,7 +12,7 @@ from api.auth import Principal
 from api.errors import ERROR_RESPONSES
 from api.schemas import CompletionRequest, CompletionResponse, Usage
 from api.services.graphs import AgentGraphs
-from api.services.turns import build_turn, complete_turn
+from api.services.turns import build_turn, check_history, complete_turn
 from api.sse import completion_stream, sse_response
 from graphs.dependencies import RunDependencies
 
@@ -31,6 +31,7 @@ class CompletionController(Controller):
         graphs: AgentGraphs,
         request: Request[Principal, Any, Any],
     ) -> Response[CompletionResponse]:
+        check_history(data.conversation_history, run_dependencies.settings)
         history = [_ROLES[m.role](m.content) for m in data.conversation_history]
         turn = build_turn(data, principal=request.user, dependencies=run_dependencies, graphs=graphs.stateless, history=history)
         if data.stream:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.params import Body, Parameter
 
 from api.auth import project_scope_guard
+from api.disconnect import unless_disconnected
 from api.errors import ERROR_RESPONSES
 from api.schemas import PAGE_SIZE_MAX, Deleted, DocumentInfo, DocumentPage, UploadForm, UploadResponse
 from api.services.uploads import batch_response, ingest_upload
@@ -33,9 +34,10 @@ class DocumentsController(Controller):
         store: DocumentStore,
         settings: Settings,
         data: Annotated[UploadForm, Body(media_type=RequestEncodingType.MULTI_PART)],
+        request: Request[Any, Any, Any],
     ) -> Response[UploadResponse]:
         uploads = data.uploads()
-        results = [await ingest_upload(store, settings, project_id, u, data.title, data.url) for u in uploads]
+        results = [await unless_disconnected(request, ingest_upload(store, settings, project_id, u, data.title, data.url)) for u in uploads]
         return batch_response(project_id, results)
 
     @get("/", responses=ERROR_RESPONSES, summary="List the project's documents")

@@ -4,14 +4,15 @@ requests, read what became of each file, delete the session with its documents (
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.params import Body
 
 from api.auth import project_scope_guard
+from api.disconnect import unless_disconnected
 from api.errors import ERROR_RESPONSES
 from api.schemas import SessionDeleted, SessionDetails, SessionFile, UploadForm, UploadResponse
 from api.services.uploads import batch_response, ingest_upload
@@ -49,11 +50,12 @@ class UploadSessionsController(Controller):
         settings: Settings,
         uploads: UploadSessionStore,
         data: Annotated[UploadForm, Body(media_type=RequestEncodingType.MULTI_PART)],
+        request: Request[Any, Any, Any],
     ) -> Response[UploadResponse]:
         await self._session(uploads, project_id, session_id)
         results = []
         for upload in data.uploads():
-            result = await ingest_upload(store, settings, project_id, upload, data.title, data.url)
+            result = await unless_disconnected(request, ingest_upload(store, settings, project_id, upload, data.title, data.url))
             await uploads.record(
                 session_id,
                 uploaded(result.filename, file_id=result.file_id, title=result.title, chunks=result.chunks, status=result.status, error=result.message),
@@ -70,12 +72,25 @@ class UploadSessionsController(Controller):
         self, project_id: str, session_id: str, store: DocumentStore, uploads: UploadSessionStore
     ) -> SessionDeleted:
         session = await self._session(uploads, project_id, session_id)
-        file_ids = {f.file_id for f in session.files if f.status == "ingested" and f.file_id}
+        written = {f.file_id: f.added_at for f in session.files if f.status == "ingested" and f.file_id}
         removed = 0
-        for file_id in sorted(file_ids):
+        for file_id, added_at in sorted(written.items()):
+            if not await self._still_ours(store, uploads, project_id, session_id, file_id, added_at):
+                continue
             removed += await store.delete_file(project_id=project_id, file_id=file_id) > 0
         await uploads.delete(session_id)
         return SessionDeleted(id=session_id, deleted=True, documents_deleted=removed)
+
+    @staticmethod
+    async def _still_ours(
+        store: DocumentStore, uploads: UploadSessionStore, project_id: str, session_id: str, file_id: str, added_at: str
+    ) -> bool:
+        """The stored version is the one this session wrote: no later session and no later
+        direct upload replaced it (a newer version belongs to whoever wrote it)."""
+        if await uploads.superseded(session_id, file_id):
+            return False
+        current = await store.get_file(project_id=project_id, file_id=file_id)
+        return current is not None and current.created_at <= added_at
 
     @staticmethod
     async def _session(uploads: UploadSessionStore, project_id: str, session_id: str) -> UploadSession:

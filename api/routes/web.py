@@ -20,21 +20,7 @@ STATIC_PREFIX = "/static"
 SWAGGER_ASSETS = f"{STATIC_PREFIX}/swagger"
 PUBLIC_PATHS = ["^/$", f"^{STATIC_PREFIX}/"]
 
-PAGE_CSP = "; ".join(
-    [
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "form-action 'self'",
-        "base-uri 'none'",
-        "frame-ancestors 'none'",
-    ]
-)
 PAGE_HEADERS = {
-    "Content-Security-Policy": PAGE_CSP,
-    "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-cache",
 }

@@ -19,6 +19,7 @@ from graphs.context import AgentContext
 from graphs.dependencies import RunDependencies
 from graphs.events import Event, RunResult
 from graphs.registry import AgentSpec, get_agent
+from routeur.settings import Settings
 
 # Raw HTML in an answer is escaped, never rendered: the model's text is untrusted.
 _markdown = MarkdownIt("js-default")
@@ -87,12 +88,34 @@ def build_turn(
 
 
 def resolve_project(principal: Principal, project_id: str | None) -> str:
-    """The project a turn searches: asked for and allowed by the token, else the token's first."""
+    """The project a turn searches: asked for and allowed by the token, else the token's first
+    (``default`` only for a token that may use every project; a token with none gets 403)."""
     if project_id is None:
+        if not principal.projects:
+            raise PermissionDeniedException("This token may not use any project")
         return next((p for p in principal.projects if p != "*"), "default")
     if not principal.may_use(project_id):
         raise PermissionDeniedException(f"This token may not use project '{project_id}'")
     return project_id
+
+
+def check_history(history: Sequence[Any], settings: Settings) -> None:
+    """The history a client sends is held to the limits of its message: each message, the
+    total and the count are bounded, and ``system`` turns (which would override the agent's
+    instructions) are refused unless the deployment allows them."""
+    if len(history) > settings.max_history_messages:
+        raise ValidationException(f"conversation_history has {len(history)} messages, the limit is {settings.max_history_messages}")
+    total = 0
+    for index, message in enumerate(history):
+        if message.role == "system" and not settings.allow_client_system_messages:
+            raise ValidationException(f"conversation_history[{index}]: the system role is not accepted from clients")
+        if len(message.content) > settings.max_message_chars:
+            raise ValidationException(
+                f"conversation_history[{index}] is too long: {len(message.content)} characters, the limit is {settings.max_message_chars}"
+            )
+        total += len(message.content)
+    if total > settings.max_history_chars:
+        raise ValidationException(f"conversation_history totals {total} characters, the limit is {settings.max_history_chars}")
 
 
 def thread_id(principal: Principal, session_id: str) -> str:

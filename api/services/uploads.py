@@ -12,7 +12,7 @@ from litestar.exceptions import HTTPException
 from api.schemas import FileResult, UploadResponse
 from retrievers.base import DocumentStore
 from retrievers.ingestion import ingest_bytes
-from retrievers.loaders import EmptyDocumentError, UnsupportedFileTypeError
+from retrievers.loaders import DocumentTooLargeError, EmptyDocumentError, SuspiciousArchiveError, UnsupportedFileTypeError
 from routeur.settings import Settings
 
 
@@ -33,7 +33,9 @@ async def ingest_upload(
         result = await ingest_bytes(store, project_id=project_id, filename=name, data=data, title=title, url=url, settings=settings)
     except UnsupportedFileTypeError as exc:
         return FileResult(filename=name, status="error", status_code=415, message=str(exc))
-    except EmptyDocumentError as exc:
+    except DocumentTooLargeError as exc:
+        return FileResult(filename=name, status="error", status_code=413, message=str(exc))
+    except (EmptyDocumentError, SuspiciousArchiveError) as exc:
         return FileResult(filename=name, status="error", status_code=400, message=str(exc))
     return FileResult(filename=name, status="ingested", file_id=result.file_id, title=result.title, url=url, chunks=result.chunks)
 

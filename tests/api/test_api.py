@@ -84,14 +84,14 @@ def test_production_refuses_to_start_without_real_secrets(settings_factory):
     with pytest.raises(RuntimeError, match="JWT_SECRET"):
         create_app(settings_factory("prod", environment="production"))
     with pytest.raises(RuntimeError, match="ROUTEUR_CLIENTS"):
-        create_app(settings_factory("prod2", environment="production", jwt_secret="s" * 40))
+        create_app(settings_factory("prod2", environment="production", jwt_secret="Kq3v-Zr8_Tn1Lp6Wx2Hb9Yd4Mf7Gc0Js5Ue"))
 
 
 async def test_production_token_requires_client_credentials(settings_factory):
     settings = settings_factory(
         "prod3",
         environment="production",
-        jwt_secret="s" * 40,
+        jwt_secret="Kq3v-Zr8_Tn1Lp6Wx2Hb9Yd4Mf7Gc0Js5Ue",
         clients=[{"id": "frontend", "secret": "c" * 20, "projects": ["proj-a"]}],
     )
     async with AsyncTestClient(create_app(settings)) as prod:
@@ -362,13 +362,16 @@ async def test_oversized_body_is_a_413_envelope(settings_factory):
 
 
 async def test_rate_limit_429_with_headers_and_unauthenticated_requests_count(settings_factory):
+    """Unauthenticated floods are counted per address; a token's requests per its subject."""
     settings = settings_factory("ratelimit", rate_limit_per_minute=3)
     async with AsyncTestClient(create_app(settings)) as limited:
         token = (await limited.post("/auth/token")).json()["access_token"]
-        for _ in range(2):
+        for _ in range(3):
             assert (await limited.post("/completion", json={"message": "Bonjour"})).status_code == 401
-        ok = await limited.post("/completion", headers={"Authorization": f"Bearer {token}"}, json={"message": "Bonjour"})
-        assert ok.status_code == 200 and ok.headers["RateLimit-Remaining"] == "0"
+        assert (await limited.post("/completion", json={"message": "Bonjour"})).status_code == 429
+        for remaining in ("2", "1", "0"):
+            ok = await limited.post("/completion", headers={"Authorization": f"Bearer {token}"}, json={"message": "Bonjour"})
+            assert ok.status_code == 200 and ok.headers["RateLimit-Remaining"] == remaining
         refused = await limited.post("/completion", headers={"Authorization": f"Bearer {token}"}, json={"message": "Bonjour"})
         assert refused.status_code == 429
         assert refused.json()["status"] == "error" and "Rate limit" in refused.json()["message"]

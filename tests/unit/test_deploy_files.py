@@ -32,9 +32,7 @@ CADDYFILE = ROOT / "deploy" / "Caddyfile"
 
 # Settings that other open issues are adding; the deployment files may name them before they
 # exist in routeur/settings.py. Remove a name once it is a real setting (a test below says when).
-PENDING_SETTINGS = {
-    "ROUTEUR_REDIS_URL",  # the Redis rate-limit store
-}
+PENDING_SETTINGS: set[str] = set()
 
 REQUIRED = re.compile(r"\$\{(?P<name>[A-Z0-9_]+):\?[^}]*\}")
 """Compose's ``${NAME:?message}``: the variable must be set, compose refuses to start otherwise."""
@@ -117,7 +115,7 @@ def test_scale_out_parts_are_switched_on_by_configuration_pointing_at_their_serv
     whose store, sessions and rate limits are the compose services."""
     environment = compose["services"]["api"]["environment"]
     values = {
-        "ROUTEUR_JWT_SECRET": "j" * 40,
+        "ROUTEUR_JWT_SECRET": "Kq3v-Zr8_Tn1Lp6Wx2Hb9Yd4Mf7Gc0Js5Ue",
         "ROUTEUR_CLIENTS": json.dumps([{"id": "team-a", "secret": "s" * 20, "projects": ["proj-a"]}]),
         "QDRANT_API_KEY": "qdrant-key",
         "POSTGRES_PASSWORD": "pg-password",
@@ -133,7 +131,7 @@ def test_scale_out_parts_are_switched_on_by_configuration_pointing_at_their_serv
     postgres = urlsplit(settings.postgres_url.get_secret_value())
     assert (postgres.scheme, postgres.hostname, postgres.password) == ("postgresql", "postgres", "pg-password")
     assert urlsplit(environment["ROUTEUR_REDIS_URL"]).hostname == "redis"
-    assert settings.trust_forwarded_for is True
+    assert settings.trust_forwarded_for is True and settings.trusted_proxies
     qdrant_env = compose["services"]["qdrant"]["environment"]
     assert qdrant_env["QDRANT__SERVICE__API_KEY"] == environment["ROUTEUR_QDRANT_API_KEY"]
     assert f":{compose['services']['postgres']['environment']['POSTGRES_PASSWORD']}@" in environment["ROUTEUR_POSTGRES_URL"]
