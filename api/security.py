@@ -28,7 +28,7 @@ async def security_headers(message: Message, scope: Scope) -> None:
     headers = MutableScopeHeaders(message)
     headers["X-Content-Type-Options"] = "nosniff"
     if (headers.get("content-type") or "").startswith("text/html"):
-        docs = scope["path"].startswith("/schema")
+        docs = str(scope.get("path", "")).startswith("/schema")
         headers["Content-Security-Policy"] = DOCS_CONTENT_SECURITY_POLICY if docs else CONTENT_SECURITY_POLICY
         headers["X-Frame-Options"] = "DENY"
 

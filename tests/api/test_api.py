@@ -75,7 +75,7 @@ async def test_missing_tampered_and_expired_tokens_get_401_in_the_envelope(clien
 
 
 async def test_development_secret_is_persisted_so_tokens_survive_a_restart(demo_settings, auth, tmp_path):
-    same_data_dir = demo_settings.model_copy(update={"qdrant_path": tmp_path / "qdrant"})  # one process per store path
+    same_data_dir = demo_settings.model_copy(update={"edge_path": tmp_path / "edge"})  # one process per store path
     async with AsyncTestClient(create_app(same_data_dir)) as second:
         assert (await second.get("/auth/verify", headers=auth)).status_code == 200
 

@@ -280,7 +280,7 @@ async def test_security_headers_and_private_stats(client):
     assert health.headers["x-content-type-options"] == "nosniff"
     assert (await client.get("/health/stats")).status_code == 401
     assert (await client.get("/health/stats", headers=await _token(client, "alpha"))).status_code == 200
-    for path in ("/schema/swagger", "/schema/nope"):
+    for path in ("/schema/redoc", "/schema/nope"):  # /schema/swagger is served, with local assets
         response = await client.get(path)
         assert response.status_code == 404 and response.json() == {"status": "error", "message": "Not found"}
 
