@@ -253,6 +253,13 @@ class SessionDetails(msgspec.Struct):
     created_at: str
     files: list[SessionFile]
     documents: int
+    active: bool = True
+
+
+class SessionsDeactivated(msgspec.Struct):
+    project_id: str
+    deactivated: int
+    ids: list[str]
 
 
 class SessionDeleted(msgspec.Struct):

@@ -38,9 +38,7 @@ def history(messages: list[BaseMessage], turns: list[TurnRecord]) -> list[Histor
         if isinstance(message, HumanMessage):
             mid = message.id or ""
             current = by_id.get(mid[: -len(SUFFIX)]) if mid.endswith(SUFFIX) else None
-            out.append(
-                HistoryEntry(id=mid, role="user", content=_text(message), created_at=current.asked_at if current else None)
-            )
+            out.append(HistoryEntry(id=mid, role="user", content=_text(message), created_at=current.asked_at if current else None))
         elif isinstance(message, AIMessage):
             if current is None:
                 out.append(HistoryEntry(id=message.id or "", role="assistant", content=_text(message)))

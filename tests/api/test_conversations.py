@@ -177,7 +177,9 @@ async def test_raw_utf8_form_bodies_arrive_intact(client, alice):
     assert latin1.status_code == 200
     history = (await client.get(f"/api/v1/sessions/{latin1.json()['sessionId']}", headers=alice)).json()
     assert history["messages"][0]["content"] == "Quelle durée ?"
-    broken = await client.post("/api/v1/chat", headers={**alice, "Content-Type": "application/x-www-form-urlencoded"}, content=b"message=\xff\xfe")
+    broken = await client.post(
+        "/api/v1/chat", headers={**alice, "Content-Type": "application/x-www-form-urlencoded"}, content=b"message=\xff\xfe"
+    )
     assert broken.status_code == 400 and broken.json()["status"] == "error"
 
 

@@ -66,7 +66,9 @@ async def test_a_second_turn_while_one_runs_gets_409_and_nothing_is_lost(rejecti
         assert (await _user_turns(http, headers, sid))[1:] == accepted
 
         # A stream holds the session until it ends; then the session is free again.
-        async with http.stream("POST", "/api/v1/chat/stream", headers=headers, json={"message": "En flux ?", "sessionId": sid, "model": "paced"}) as stream:
+        async with http.stream(
+            "POST", "/api/v1/chat/stream", headers=headers, json={"message": "En flux ?", "sessionId": sid, "model": "paced"}
+        ) as stream:
             assert stream.status_code == 200
             lines = stream.aiter_lines()
             assert (await anext(lines)).startswith("event: session")
