@@ -1,7 +1,8 @@
 """The Litestar application: routes, auth, rate limiting, error envelope, and what handlers
 depend on, opened for the app's lifetime and injected one by one: ``settings``, ``store``,
 ``models``, ``run_dependencies`` (the three together, for agent runs), ``checkpointer``,
-``uploads``, ``graphs`` and ``token_issuer``."""
+``conversations`` (sessions metadata), ``turn_locks``, ``uploads``, ``graphs`` and
+``token_issuer``."""
 
 from __future__ import annotations
 
@@ -27,12 +28,15 @@ from api.routes.catalog import CatalogController
 from api.routes.chat import ChatController
 from api.routes.completion import CompletionController
 from api.routes.documents import DocumentsController
+from api.routes.feedback import FeedbackController
 from api.routes.health import HealthController
 from api.routes.search import SearchController
+from api.routes.sessions import SessionsController
 from api.routes.upload_sessions import UploadSessionsController
 from api.routes.web import swagger_plugin, web_routes
 from api.security import schema_not_found_as_envelope, security_headers
 from api.services.graphs import AgentGraphs, app_version
+from api.services.turn_locks import TurnLocks, build_turn_locks
 from api.sessions import open_checkpointer
 from api.throttle import LoginThrottle
 from graphs.dependencies import RunDependencies
@@ -40,6 +44,7 @@ from nodes.models.factory import ModelRegistry
 from retrievers import build_store
 from retrievers.base import DocumentStore
 from retrievers.uploads import UploadSessionStore
+from routeur.conversations import ConversationStore
 from routeur.settings import Settings, get_settings
 
 logger = logging.getLogger("routeur.api")
@@ -73,8 +78,11 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
             await store.search("warm-up", project_id="\x00warm-up", top_k=1, mode="dense")
             async with (
                 open_checkpointer(settings) as checkpointer,
+                ConversationStore.open(settings) as conversations,
                 UploadSessionStore.open(settings.data_dir / "uploads.sqlite") as uploads,
             ):
+                app.state.conversations = conversations
+                app.state.turn_locks = build_turn_locks(settings)
                 app.state.run_dependencies = RunDependencies(settings=settings, store=store, models=models)
                 app.state.checkpointer = checkpointer
                 app.state.uploads = uploads
@@ -90,6 +98,8 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
             CatalogController,
             CompletionController,
             ChatController,
+            SessionsController,
+            FeedbackController,
             DocumentsController,
             UploadSessionsController,
             SearchController,
@@ -101,6 +111,8 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
             "store": Provide(provide_store, sync_to_thread=False),
             "run_dependencies": Provide(provide_run_dependencies, sync_to_thread=False),
             "checkpointer": Provide(provide_checkpointer, sync_to_thread=False),
+            "conversations": Provide(provide_conversations, sync_to_thread=False),
+            "turn_locks": Provide(provide_turn_locks, sync_to_thread=False),
             "uploads": Provide(provide_uploads, sync_to_thread=False),
             "graphs": Provide(provide_graphs, sync_to_thread=False),
             "token_issuer": Provide(lambda: issuer, sync_to_thread=False),
@@ -137,6 +149,14 @@ def provide_store(state: State) -> DocumentStore:
 
 def provide_checkpointer(state: State) -> BaseCheckpointSaver:
     return state.checkpointer
+
+
+def provide_conversations(state: State) -> ConversationStore:
+    return state.conversations
+
+
+def provide_turn_locks(state: State) -> TurnLocks:
+    return state.turn_locks
 
 
 def provide_uploads(state: State) -> UploadSessionStore:

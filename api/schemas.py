@@ -87,6 +87,7 @@ class SourceRef(msgspec.Struct):
 class ChatResponse(msgspec.Struct):
     status: str
     sessionId: str  # noqa: N815
+    messageId: str  # noqa: N815 - the answer's stable id (history, feedback)
     content: str
     sources: list[SourceRef]
     metadata: dict[str, Any] | None = None
@@ -269,6 +270,13 @@ class SessionDetails(msgspec.Struct):
     created_at: str
     files: list[SessionFile]
     documents: int
+    active: bool = True
+
+
+class SessionsDeactivated(msgspec.Struct):
+    project_id: str
+    deactivated: int
+    ids: list[str]
 
 
 class SessionDeleted(msgspec.Struct):
@@ -301,3 +309,61 @@ class SearchResponse(msgspec.Struct):
     mode: str
     results: list[SearchHit]
     total: int
+
+
+# -- conversations --------------------------------------------------------------------
+
+
+class FeedbackRequest(msgspec.Struct, forbid_unknown_fields=True):
+    rating: Literal["like", "dislike"] | None
+    comment: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
+
+
+class FeedbackOut(msgspec.Struct):
+    messageId: str  # noqa: N815
+    rating: Literal["like", "dislike"] | None
+    comment: str | None
+    updated_at: str
+
+
+class HistoryEntry(msgspec.Struct, omit_defaults=True):
+    id: str
+    role: Literal["user", "assistant"]
+    content: str
+    created_at: str | None = None
+    sources: list[dict[str, Any]] | None = None
+    agent: str | None = None
+    model: str | None = None
+    feedback: FeedbackOut | None = None
+
+
+class SessionSummary(msgspec.Struct):
+    sessionId: str  # noqa: N815
+    title: str
+    created_at: str
+    updated_at: str
+    messages: int
+
+
+class SessionPage(msgspec.Struct):
+    sessions: list[SessionSummary]
+    total: int
+    page: int
+    page_size: int
+
+
+class SessionHistory(msgspec.Struct):
+    sessionId: str  # noqa: N815
+    title: str
+    created_at: str
+    updated_at: str
+    messages: list[HistoryEntry]
+
+
+class SessionRename(msgspec.Struct, forbid_unknown_fields=True):
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class ConversationDeleted(msgspec.Struct):
+    sessionId: str  # noqa: N815
+    deleted: bool

@@ -9,10 +9,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from litestar.background_tasks import BackgroundTask
+from litestar.background_tasks import BackgroundTask, BackgroundTasks
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from api.services.turns import Turn, render_html, run_turn
@@ -20,14 +20,18 @@ from graphs import events
 from graphs.dependencies import RunDependencies
 
 
-def sse_response(events_out: AsyncGenerator[ServerSentEventMessage, None]) -> ServerSentEvent:
+def sse_response(
+    events_out: AsyncGenerator[ServerSentEventMessage, None], on_close: Callable[[], Awaitable[None]] | None = None
+) -> ServerSentEvent:
     """An SSE response that always closes its generator.
 
     When a client disconnects while Litestar is sending, it abandons the generator suspended at
     a ``yield``: nothing closes it until garbage collection, and the graph run (and its upstream
     model stream) goes on. Litestar still runs the background task after a disconnect, so the
-    generator is closed there, which cancels the run at once."""
-    return ServerSentEvent(events_out, background=BackgroundTask(events_out.aclose))
+    generator is closed there, which cancels the run at once; ``on_close`` (releasing the
+    session's turn lock) runs after it."""
+    tasks = [BackgroundTask(events_out.aclose), *([BackgroundTask(on_close)] if on_close else [])]
+    return ServerSentEvent(events_out, background=BackgroundTasks(tasks, run_in_task_group=False))
 
 
 def _json(data: Any) -> str:
@@ -42,6 +46,7 @@ async def chat_stream(dependencies: RunDependencies, turn: Turn, session_id: str
             if name == "done":
                 data = {
                     "sessionId": session_id,
+                    "messageId": data["messageId"],
                     "htmlContent": render_html(data["answer"]),
                     "answer": data["answer"],
                     "content": data["answer"],
@@ -62,7 +67,7 @@ async def completion_stream(dependencies: RunDependencies, turn: Turn) -> AsyncI
             if name == "chunk":
                 yield ServerSentEventMessage(data=_json({"content": data["content"], "done": False, "metadata": base}))
             elif name == "done":
-                final = {**base, "sources": data["sources"], **(metrics or {})}
+                final = {**base, "messageId": data["messageId"], "sources": data["sources"], **(metrics or {})}
                 yield ServerSentEventMessage(data=_json({"content": "", "done": True, "metadata": final}))
             elif name == "error":
                 yield ServerSentEventMessage(data=_json({"content": "", "done": True, "error": data, "metadata": base}))

@@ -66,6 +66,7 @@ class DoneData(TypedDict):
     sources: list[Source]
     # Added by the API on the wire: the session, the answer as HTML, and the answer's metrics.
     sessionId: NotRequired[str]
+    messageId: NotRequired[str]  # the answer's stable id (history, feedback)
     htmlContent: NotRequired[str]
     content: NotRequired[str]
     metadata: NotRequired[dict[str, Any]]

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
+from uuid import UUID
 
 import anyio
 from langchain_core.messages import HumanMessage
@@ -91,13 +92,17 @@ async def measured_events(
     context: AgentContext,
     dependencies: RunDependencies,
     thread_id: str | None = None,
+    run_id: UUID | None = None,
 ) -> AsyncIterator[tuple[Event, dict[str, Any] | None]]:
     """A graph run's events, the ``done`` event paired with the answer's metrics: the API, the
-    CLI and the in-process evaluation measure answers the same way."""
+    CLI and the in-process evaluation measure answers the same way. ``run_id`` names the root
+    run (tracing, feedback)."""
     from nodes.models.metrics import AnswerMetrics
 
     metrics = AnswerMetrics(electricity_mix_zone=dependencies.settings.electricity_mix_zone, catalog=dependencies.models.catalog)
     config = run_config(agent, context.max_search_rounds, thread_id=thread_id, callbacks=[metrics.collector], dependencies=dependencies)
+    if run_id is not None:
+        config["run_id"] = run_id
     async for event in stream_events(graph, graph_input, context=context, config=config):
         if event["event"] == "chunk":
             metrics.mark_first_token()

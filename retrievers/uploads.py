@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS upload_sessions (
     project_id TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
+-- owner, active: added later (see MIGRATIONS) so existing files open unchanged.
 CREATE TABLE IF NOT EXISTS upload_files (
     session_id TEXT NOT NULL REFERENCES upload_sessions(id) ON DELETE CASCADE,
     filename TEXT NOT NULL,
@@ -34,6 +35,12 @@ CREATE TABLE IF NOT EXISTS upload_files (
     PRIMARY KEY (session_id, filename)
 );
 """
+
+# Columns added after the first release; sessions created before them have no owner and stay active.
+MIGRATIONS = {
+    "owner": "ALTER TABLE upload_sessions ADD COLUMN owner TEXT",
+    "active": "ALTER TABLE upload_sessions ADD COLUMN active INTEGER NOT NULL DEFAULT 1",
+}
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,8 @@ class UploadSession:
     project_id: str
     created_at: str
     files: list[UploadedFile] = field(default_factory=list)
+    owner: str | None = None
+    active: bool = True
 
 
 class UploadSessionStore:
@@ -66,14 +75,19 @@ class UploadSessionStore:
         async with aiosqlite.connect(path) as connection:
             await connection.execute("PRAGMA foreign_keys = ON")
             await connection.executescript(SCHEMA)
+            async with connection.execute("PRAGMA table_info(upload_sessions)") as cursor:
+                columns = {row[1] async for row in cursor}
+            for column, statement in MIGRATIONS.items():
+                if column not in columns:
+                    await connection.execute(statement)
             await connection.commit()
             yield cls(connection)
 
-    async def create(self, project_id: str) -> UploadSession:
-        session = UploadSession(id=uuid.uuid4().hex, project_id=project_id, created_at=_now())
+    async def create(self, project_id: str, owner: str | None = None) -> UploadSession:
+        session = UploadSession(id=uuid.uuid4().hex, project_id=project_id, created_at=_now(), owner=owner)
         await self._db.execute(
-            "INSERT INTO upload_sessions (id, project_id, created_at) VALUES (?, ?, ?)",
-            (session.id, session.project_id, session.created_at),
+            "INSERT INTO upload_sessions (id, project_id, created_at, owner, active) VALUES (?, ?, ?, ?, 1)",
+            (session.id, session.project_id, session.created_at, owner),
         )
         await self._db.commit()
         return session
@@ -81,7 +95,7 @@ class UploadSessionStore:
     async def get(self, project_id: str, session_id: str) -> UploadSession | None:
         """The session if it belongs to ``project_id``: ids from another project are not found."""
         async with self._db.execute(
-            "SELECT id, project_id, created_at FROM upload_sessions WHERE id = ? AND project_id = ?",
+            "SELECT id, project_id, created_at, owner, active FROM upload_sessions WHERE id = ? AND project_id = ?",
             (session_id, project_id),
         ) as cursor:
             row = await cursor.fetchone()
@@ -93,7 +107,7 @@ class UploadSessionStore:
             (session_id,),
         ) as cursor:
             files = [UploadedFile(*r) async for r in cursor]
-        return UploadSession(id=row[0], project_id=row[1], created_at=row[2], files=files)
+        return UploadSession(id=row[0], project_id=row[1], created_at=row[2], files=files, owner=row[3], active=bool(row[4]))
 
     async def record(self, session_id: str, item: UploadedFile) -> None:
         await self._db.execute(
@@ -114,6 +128,17 @@ class UploadSessionStore:
             (session_id, file_id),
         ) as cursor:
             return await cursor.fetchone() is not None
+
+    async def deactivate(self, project_id: str, owner: str) -> list[str]:
+        """Close the owner's open sessions in the project (they keep their files and documents,
+        but take no more files); the ids closed."""
+        async with self._db.execute(
+            "UPDATE upload_sessions SET active = 0 WHERE project_id = ? AND owner = ? AND active = 1 RETURNING id",
+            (project_id, owner),
+        ) as cursor:
+            closed = sorted([row[0] async for row in cursor])
+        await self._db.commit()
+        return closed
 
     async def delete(self, session_id: str) -> None:
         await self._db.execute("DELETE FROM upload_sessions WHERE id = ?", (session_id,))

@@ -39,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
 
     add_eval_parser(commands)
 
+    from routeur.feedback import add_parser as add_feedback_parser
+
+    add_feedback_parser(commands)
+
     serve = commands.add_parser("serve", help="Serve the HTTP API")
     serve.add_argument("--host", default=None, help="Default: settings (127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="Default: settings (7860)")
@@ -56,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         from routeur.evaluation.command import evaluate
 
         return asyncio.run(evaluate(args))
+    if args.command == "feedback":
+        from routeur.feedback import export
+
+        return asyncio.run(export(args))
     return 2
 
 

@@ -207,6 +207,7 @@ class ChatAnswer(_Result):
     content: str
     sources: list[Source]
     metadata: dict[str, Any] = {}
+    message_id: str | None = msgspec.field(default=None, name="messageId")
 
 
 class SearchHit(_Result):

@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default=[], description='JSON list of origins allowed by CORS, e.g. ["https://app.example.com"]; empty: no CORS headers')
     sessions_path: Path | None = Field(default=None, description="Defaults to <data_dir>/sessions.sqlite")
     postgres_url: SecretStr | None = Field(default=None, description="PostgreSQL URL for sessions (needs the postgres extra); unset: SQLite under the data dir")
+    conversations_path: Path | None = Field(default=None, description="Sessions metadata (titles, message ids, feedback) on SQLite; defaults to <data_dir>/conversations.sqlite; in the Postgres database when ROUTEUR_POSTGRES_URL is set")
+    turn_conflict: Literal["reject", "enqueue"] = Field(default="reject", description="A second turn while one runs in the same session: reject answers 409, enqueue waits for it (at most ROUTEUR_TURN_WAIT_S)")
+    turn_wait_s: float = Field(default=30.0, description="enqueue: longest wait for the running turn of a session, then 409")
 
     # Retrieval defaults.
     top_k: int = Field(default=5, description="Passages retrieved per search")
@@ -107,6 +110,9 @@ class Settings(BaseSettings):
 
     def resolved_sessions_path(self) -> Path:
         return self.sessions_path or self.data_dir / "sessions.sqlite"
+
+    def resolved_conversations_path(self) -> Path:
+        return self.conversations_path or self.data_dir / "conversations.sqlite"
 
     def production_problems(self) -> list[str]:
         """What forbids starting in production: secrets must never fall back to a default."""

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl
 
 import msgspec
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from litestar import Controller, Request, get, post
+from litestar.datastructures import MultiDict
 from litestar.di import Provide
 from litestar.exceptions import ValidationException
 from litestar.response import ServerSentEvent
@@ -19,9 +21,11 @@ from api.auth import Principal
 from api.errors import ERROR_RESPONSES
 from api.schemas import ChatRequest, ChatResponse, ClearedResponse, SourceRef, check_session_id
 from api.services.graphs import AgentGraphs
-from api.services.turns import Turn, build_turn, complete_turn, thread_id
+from api.services.turn_locks import TurnLocks
+from api.services.turns import SessionRecord, Turn, build_turn, complete_turn, thread_id
 from api.sse import chat_stream, sse_response
 from graphs.dependencies import RunDependencies
+from routeur.conversations import ConversationStore
 
 _LIST_FIELDS = ("sources",)
 
@@ -39,12 +43,25 @@ async def read_chat_request(request: Request[Principal, Any, Any]) -> ChatReques
             raise ValidationException("Malformed JSON body") from None
         if not isinstance(raw, dict):
             raise ValidationException("The JSON body must be an object")
+    elif request.content_type[0] == "application/x-www-form-urlencoded":
+        raw = _flatten(await read_urlencoded(request))
     else:
         raw = _flatten(await request.form())
     try:
         return msgspec.convert(raw, ChatRequest, strict=False)
     except msgspec.ValidationError as exc:
         raise ValidationException(f"Invalid request: {exc}") from None
+
+
+async def read_urlencoded(request: Request[Any, Any, Any]) -> MultiDict:
+    """A URL-encoded form decoded with its charset, UTF-8 when absent: ``curl -d "message=Quelle
+    durée ?"`` sends raw UTF-8 bytes, which a Latin-1 reading garbles."""
+    charset = request.content_type[1].get("charset", "utf-8")
+    try:
+        text = (await request.body()).decode(charset)
+    except (LookupError, UnicodeDecodeError):
+        raise ValidationException(f"The form body is not valid {charset}") from None
+    return MultiDict(parse_qsl(text, keep_blank_values=True, encoding=charset))
 
 
 def _flatten(fields: Any) -> dict[str, Any]:
@@ -71,16 +88,26 @@ class ChatController(Controller):
         run_dependencies: RunDependencies,
         checkpointer: BaseCheckpointSaver,
         graphs: AgentGraphs,
+        conversations: ConversationStore,
+        turn_locks: TurnLocks,
         request: Request[Principal, Any, Any],
     ) -> ChatResponse | ClearedResponse:
-        session_id, cleared = await _session(turn_request, checkpointer, request.user)
-        if cleared and not (turn_request.message or "").strip():
+        session_id, clear = _session_id(turn_request)
+        if clear and not (turn_request.message or "").strip():
+            await _clear(checkpointer, conversations, turn_locks, request.user, session_id)
             return ClearedResponse(status="ok", sessionId=session_id, cleared=True)
-        turn = _turn(turn_request, run_dependencies, graphs, request.user, session_id)
-        result = await complete_turn(run_dependencies, turn)
+        turn = _turn(turn_request, run_dependencies, graphs, conversations, request.user, session_id)
+        lease = await turn_locks.acquire(turn.thread_id or "")
+        try:
+            if clear:
+                await _wipe(checkpointer, conversations, request.user, session_id)
+            result = await complete_turn(run_dependencies, turn)
+        finally:
+            await lease.release()
         return ChatResponse(
             status="ok",
             sessionId=session_id,
+            messageId=turn.message_id,
             content=result.answer,
             sources=[SourceRef(title=s["title"], url=s["url"], file_id=s["file_id"], id=s["id"]) for s in result.sources],
             metadata={"model": turn.model, "agent": turn.agent.type, **result.metadata},
@@ -93,9 +120,11 @@ class ChatController(Controller):
         run_dependencies: RunDependencies,
         checkpointer: BaseCheckpointSaver,
         graphs: AgentGraphs,
+        conversations: ConversationStore,
+        turn_locks: TurnLocks,
         request: Request[Principal, Any, Any],
     ) -> ServerSentEvent:
-        return await _stream(turn_request, run_dependencies, checkpointer, graphs, request.user)
+        return await _stream(turn_request, run_dependencies, checkpointer, graphs, conversations, turn_locks, request.user)
 
     @get("/stream", responses=ERROR_RESPONSES, summary="Answer a message in a session, as Server-Sent Events (query parameters)")
     async def stream_get(
@@ -104,9 +133,11 @@ class ChatController(Controller):
         run_dependencies: RunDependencies,
         checkpointer: BaseCheckpointSaver,
         graphs: AgentGraphs,
+        conversations: ConversationStore,
+        turn_locks: TurnLocks,
         request: Request[Principal, Any, Any],
     ) -> ServerSentEvent:
-        return await _stream(turn_request, run_dependencies, checkpointer, graphs, request.user)
+        return await _stream(turn_request, run_dependencies, checkpointer, graphs, conversations, turn_locks, request.user)
 
 
 async def _stream(
@@ -114,29 +145,62 @@ async def _stream(
     dependencies: RunDependencies,
     checkpointer: BaseCheckpointSaver,
     graphs: AgentGraphs,
+    conversations: ConversationStore,
+    turn_locks: TurnLocks,
     principal: Principal,
 ) -> ServerSentEvent:
-    session_id, _ = await _session(turn_request, checkpointer, principal)
-    turn = _turn(turn_request, dependencies, graphs, principal, session_id)
-    return sse_response(chat_stream(dependencies, turn, session_id))
+    """The session's lock is taken before the response starts (a conflict is a plain 409) and
+    released when the stream ends or the client leaves."""
+    session_id, clear = _session_id(turn_request)
+    turn = _turn(turn_request, dependencies, graphs, conversations, principal, session_id)
+    lease = await turn_locks.acquire(turn.thread_id or "")
+    try:
+        if clear:
+            await _wipe(checkpointer, conversations, principal, session_id)
+    except BaseException:
+        await lease.release()
+        raise
+    return sse_response(chat_stream(dependencies, turn, session_id), on_close=lease.release)
 
 
-async def _session(turn_request: ChatRequest, checkpointer: BaseCheckpointSaver, principal: Principal) -> tuple[str, bool]:
-    """The turn's session id (issued when absent) and whether it was cleared first."""
+def _session_id(turn_request: ChatRequest) -> tuple[str, bool]:
+    """The turn's session id (issued when absent) and whether to clear it first."""
     session_id = check_session_id(turn_request.sessionId) if turn_request.sessionId else uuid.uuid4().hex
-    if turn_request.clear:
-        if not turn_request.sessionId:
-            raise ValidationException("clear=true needs a sessionId")
-        await checkpointer.adelete_thread(thread_id(principal, session_id))
-        return session_id, True
-    return session_id, False
+    if turn_request.clear and not turn_request.sessionId:
+        raise ValidationException("clear=true needs a sessionId")
+    return session_id, turn_request.clear
 
 
-def _turn(turn_request: ChatRequest, dependencies: RunDependencies, graphs: AgentGraphs, principal: Principal, session_id: str) -> Turn:
+async def _clear(
+    checkpointer: BaseCheckpointSaver, conversations: ConversationStore, turn_locks: TurnLocks, principal: Principal, session_id: str
+) -> None:
+    """Clearing waits its turn like any turn: never under a running one."""
+    lease = await turn_locks.acquire(thread_id(principal, session_id))
+    try:
+        await _wipe(checkpointer, conversations, principal, session_id)
+    finally:
+        await lease.release()
+
+
+async def _wipe(checkpointer: BaseCheckpointSaver, conversations: ConversationStore, principal: Principal, session_id: str) -> None:
+    """The session's messages (checkpointer) and metadata (titles, message ids, feedback)."""
+    await checkpointer.adelete_thread(thread_id(principal, session_id))
+    await conversations.delete(principal.sub, session_id)
+
+
+def _turn(
+    turn_request: ChatRequest,
+    dependencies: RunDependencies,
+    graphs: AgentGraphs,
+    conversations: ConversationStore,
+    principal: Principal,
+    session_id: str,
+) -> Turn:
     return build_turn(
         turn_request,
         principal=principal,
         dependencies=dependencies,
         graphs=graphs.sessions,
         thread_id=thread_id(principal, session_id),
+        session=SessionRecord(store=conversations, owner=principal.sub, session_id=session_id),
     )

@@ -1,5 +1,6 @@
 """``/projects/{project_id}/upload-sessions``: open a session, add files to it over several
-requests, read what became of each file, delete the session with its documents (several requests, one session to review or undo)."""
+requests, read what became of each file, delete the session with its documents (several requests, one session to review or undo);
+``/deactivate`` closes the caller's open sessions (they keep their documents, take no more files)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import Body
 
-from api.auth import project_scope_guard
+from api.auth import Principal, project_scope_guard
 from api.disconnect import unless_disconnected
 from api.errors import ERROR_RESPONSES
-from api.schemas import SessionDeleted, SessionDetails, SessionFile, UploadForm, UploadResponse
+from api.schemas import SessionDeleted, SessionDetails, SessionFile, SessionsDeactivated, UploadForm, UploadResponse
 from api.services.uploads import batch_response, ingest_upload
 from retrievers.base import DocumentStore
 from retrievers.uploads import UploadSession, UploadSessionStore, uploaded
@@ -29,6 +30,7 @@ def details(session: UploadSession) -> SessionDetails:
         created_at=session.created_at,
         files=files,
         documents=sum(f.status == "ingested" for f in session.files),
+        active=session.active,
     )
 
 
@@ -38,8 +40,13 @@ class UploadSessionsController(Controller):
     guards = [project_scope_guard]
 
     @post("/", responses=ERROR_RESPONSES, status_code=201, summary="Open an upload session")
-    async def open_session(self, project_id: str, uploads: UploadSessionStore) -> SessionDetails:
-        return details(await uploads.create(project_id))
+    async def open_session(self, project_id: str, uploads: UploadSessionStore, request: Request[Principal, Any, Any]) -> SessionDetails:
+        return details(await uploads.create(project_id, owner=request.user.sub))
+
+    @post("/deactivate", responses=ERROR_RESPONSES, status_code=200, summary="Close the caller's open upload sessions")
+    async def deactivate(self, project_id: str, uploads: UploadSessionStore, request: Request[Principal, Any, Any]) -> SessionsDeactivated:
+        closed = await uploads.deactivate(project_id, request.user.sub)
+        return SessionsDeactivated(project_id=project_id, deactivated=len(closed), ids=closed)
 
     @post("/{session_id:str}", responses=ERROR_RESPONSES, summary="Add files to an upload session")
     async def add_files(
@@ -52,7 +59,8 @@ class UploadSessionsController(Controller):
         data: Annotated[UploadForm, Body(media_type=RequestEncodingType.MULTI_PART)],
         request: Request[Any, Any, Any],
     ) -> Response[UploadResponse]:
-        await self._session(uploads, project_id, session_id)
+        if not (await self._session(uploads, project_id, session_id)).active:
+            raise HTTPException(status_code=409, detail=f"Upload session '{session_id}' is deactivated: open a new one")
         results = []
         for upload in data.uploads():
             result = await unless_disconnected(request, ingest_upload(store, settings, project_id, upload, data.title, data.url))

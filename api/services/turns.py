@@ -4,6 +4,7 @@ turn then runs with the app's ``RunDependencies``, measured as every surface mea
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -19,6 +20,7 @@ from graphs.context import AgentContext
 from graphs.dependencies import RunDependencies
 from graphs.events import Event, RunResult
 from graphs.registry import AgentSpec, get_agent
+from routeur.conversations import ConversationStore, TurnRecord, now
 from routeur.settings import Settings
 
 # Raw HTML in an answer is escaped, never rendered: the model's text is untrusted.
@@ -37,6 +39,15 @@ class TurnRequest(Protocol):
     top_k: int | None
 
 
+@dataclass(frozen=True)
+class SessionRecord:
+    """Where a session turn's metadata goes once answered."""
+
+    store: ConversationStore
+    owner: str
+    session_id: str
+
+
 @dataclass
 class Turn:
     agent: AgentSpec
@@ -46,6 +57,18 @@ class Turn:
     context: AgentContext
     thread_id: str | None = None
     history: list[BaseMessage] = field(default_factory=list)
+    # The answer's stable id: ``messageId`` in every ``done`` event, the id of its run (LangSmith
+    # feedback goes to that run), and the history's ``id`` of the answer.
+    message_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    question: str = ""
+    request_sources: list[str] = field(default_factory=list)
+    asked_at: str = field(default_factory=now)
+    session: SessionRecord | None = None
+
+
+def question_id(message_id: str) -> str:
+    """The checkpointed user message's id: the answer's id, suffixed, so history pairs them."""
+    return f"{message_id}.question"
 
 
 def build_turn(
@@ -56,6 +79,7 @@ def build_turn(
     graphs: dict[str, CompiledStateGraph],
     history: Sequence[BaseMessage] = (),
     thread_id: str | None = None,
+    session: SessionRecord | None = None,
 ) -> Turn:
     """Reject what must never reach a graph, then assemble the turn. An unknown model or agent
     (400) and an unconfigured provider (503) raise their own errors, mapped in ``api.errors``."""
@@ -76,14 +100,19 @@ def build_turn(
         sources=request.sources,
         top_k=request.top_k,
     )
+    message_id = str(uuid.uuid4())
     return Turn(
         agent=agent,
         model=model,
         graph=graphs[agent.type],
-        graph_input={"messages": [*history, HumanMessage(text)]},
+        graph_input={"messages": [*history, HumanMessage(text, id=question_id(message_id))]},
         context=context,
         thread_id=thread_id,
         history=list(history),
+        message_id=message_id,
+        question=text,
+        request_sources=list(request.sources or []),
+        session=session,
     )
 
 
@@ -124,11 +153,44 @@ def thread_id(principal: Principal, session_id: str) -> str:
 
 
 async def run_turn(dependencies: RunDependencies, turn: Turn) -> AsyncIterator[tuple[Event, dict[str, Any] | None]]:
-    """The turn's events; the ``done`` event comes with the answer's metrics."""
-    async for item in streaming.measured_events(
-        turn.graph, turn.graph_input, agent=turn.agent, context=turn.context, dependencies=dependencies, thread_id=turn.thread_id
+    """The turn's events; the ``done`` event carries the answer's ``messageId`` (every surface's
+    done event is built from this one) and comes with the answer's metrics. A session turn is
+    recorded before its ``done`` goes out, so the id is usable (feedback) as soon as it is seen."""
+    async for event, figures in streaming.measured_events(
+        turn.graph,
+        turn.graph_input,
+        agent=turn.agent,
+        context=turn.context,
+        dependencies=dependencies,
+        thread_id=turn.thread_id,
+        run_id=uuid.UUID(turn.message_id),
     ):
-        yield item
+        if event["event"] == "done":
+            event = {"event": "done", "data": {**event["data"], "messageId": turn.message_id}}
+            if turn.session is not None:
+                await _record(turn, event["data"])
+        yield event, figures
+
+
+async def _record(turn: Turn, data: dict[str, Any]) -> None:
+    session = turn.session
+    assert session is not None
+    await session.store.record_turn(
+        session.owner,
+        TurnRecord(
+            message_id=turn.message_id,
+            session_id=session.session_id,
+            question=turn.question,
+            answer=data["answer"],
+            asked_at=turn.asked_at,
+            answered_at=now(),
+            agent=turn.agent.type,
+            model=turn.model,
+            project_id=turn.context.project_id,
+            request_sources=turn.request_sources,
+            sources=list(data["sources"]),
+        ),
+    )
 
 
 async def complete_turn(dependencies: RunDependencies, turn: Turn) -> RunResult:

@@ -26,6 +26,7 @@ class ModelSpec:
     output_eur_per_mtok: float | None = None
     ecologits_provider: str | None = None
     ecologits_model: str | None = None
+    energy_kwh_per_mtok: float | None = None  # published kWh per million output tokens, when EcoLogits does not know the model
     base_url: str | None = None
     remote_name: str | None = None
     factory: str | None = None  # provider "python": "package.module:callable(spec, temperature)"

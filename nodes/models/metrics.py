@@ -34,6 +34,11 @@ TGV_KG_CO2_PER_KM = 0.00293
 # charged, i.e. 0.00822 kg.
 SMARTPHONE_KG_CO2_PER_CHARGE = 0.00822
 
+# Below this generation time (first streamed chunk to the end of the answer) a tokens-per-second
+# figure measures the event loop, not the model: an answer delivered in one burst would report
+# hundreds of thousands of tokens per second. Such answers report null.
+MIN_GENERATION_S = 0.05
+
 
 @dataclass
 class ModelUsage:
@@ -139,7 +144,9 @@ class AnswerMetrics:
             "usage_by_model": {name: usage.as_dict() for name, usage in by_model.items()},
             "latency_s": round(now - self.started, 4),
             "time_to_first_token_s": round(ttft, 4) if ttft is not None else None,
-            "tokens_per_second": round(totals.output_tokens / streaming, 2) if streaming > 0 and totals.output_tokens else None,
+            "tokens_per_second": (
+                round(totals.output_tokens / streaming, 2) if streaming >= MIN_GENERATION_S and totals.output_tokens else None
+            ),
             **_range_fields("energy_kWh", energy),
             **_range_fields("emissions_kgCO2eq", emissions),
             **_range_fields("emissions_gCO2eq", _scale(emissions, 1000.0)),
@@ -172,6 +179,8 @@ Range = tuple[float, float] | None  # (min, max); a point value has min == max
 def impacts_for(spec: ModelSpec | None, usage: ModelUsage, zone: str) -> dict[str, Range]:
     """EcoLogits' estimate for one model's share of the answer (output tokens, call time)."""
     empty: dict[str, Range] = {"energy_kWh": None, "emissions_kgCO2eq": None, "water_liters": None}
+    if spec is not None and spec.energy_kwh_per_mtok is not None and not spec.ecologits_model:
+        return published_impacts(spec.energy_kwh_per_mtok, usage, zone)
     if spec is None or not spec.ecologits_provider or not spec.ecologits_model or usage.output_tokens == 0:
         return empty
     result = llm_impacts(spec.ecologits_provider, spec.ecologits_model, usage.output_tokens, usage.seconds, zone)
@@ -182,6 +191,18 @@ def impacts_for(spec: ModelSpec | None, usage: ModelUsage, zone: str) -> dict[st
         "emissions_kgCO2eq": _as_range(result.gwp),
         "water_liters": _as_range(result.wcf),
     }
+
+
+def published_impacts(kwh_per_mtok: float, usage: ModelUsage, zone: str) -> dict[str, Range]:
+    """A provider's published energy per million tokens (output tokens, as EcoLogits counts),
+    turned into emissions with the zone's electricity mix (EcoLogits' own table, kgCO2eq/kWh).
+    Water is left unknown: the published figure says nothing of the data centre's cooling."""
+    from ecologits.electricity_mix_repository import electricity_mixes
+
+    energy = usage.output_tokens * kwh_per_mtok / 1_000_000
+    mix = electricity_mixes.find_electricity_mix(zone)
+    emissions = (energy * mix.gwp, energy * mix.gwp) if mix is not None else None
+    return {"energy_kWh": (energy, energy), "emissions_kgCO2eq": emissions, "water_liters": None}
 
 
 def price_for(spec: ModelSpec | None, usage: ModelUsage) -> dict[str, float] | None:

@@ -96,3 +96,32 @@ def test_dated_names_map_to_the_longest_catalog_prefix():
     assert collector.catalog_name("gpt-4o-mini-2024-07-18") == "gpt-4o-mini"
     assert collector.catalog_name("gpt-4o-2024-08-06") == "gpt-4o"
     assert collector.catalog_name("claude-x") == "claude-x"
+
+
+def test_tokens_per_second_is_null_when_the_generation_is_too_short_to_measure(monkeypatch):
+    clock = iter([100.0, 100.5, 100.5001])  # start, first chunk, end: a burst of 0.1 ms
+    monkeypatch.setattr(m.time, "perf_counter", lambda: next(clock))
+    burst = AnswerMetrics(catalog=CATALOG)
+    burst.collector.by_model["gpt-4o"] = m.ModelUsage(input_tokens=10, output_tokens=33)
+    burst.mark_first_token()
+    assert burst.finish()["tokens_per_second"] is None
+
+    clock = iter([100.0, 100.5, 101.5])  # one second of generation
+    paced = AnswerMetrics(catalog=CATALOG)
+    paced.collector.by_model["gpt-4o"] = m.ModelUsage(input_tokens=10, output_tokens=33)
+    paced.mark_first_token()
+    assert paced.finish()["tokens_per_second"] == 33.0
+
+
+def test_published_energy_per_mtok_gives_energy_and_emissions_with_the_zone_mix():
+    from ecologits.electricity_mix_repository import electricity_mixes
+
+    spec = ModelCatalog([*BUILTIN_MODELS]).get("local-extractive")
+    published = type(spec)(name="llmaas", provider="openai-compatible", description="", context_window=1, energy_kwh_per_mtok=4.0)
+    impacts = m.impacts_for(published, m.ModelUsage(output_tokens=500_000), "FRA")
+    assert impacts["energy_kWh"] == (2.0, 2.0)
+    gwp = electricity_mixes.find_electricity_mix("FRA").gwp
+    assert impacts["emissions_kgCO2eq"] == pytest.approx((2.0 * gwp, 2.0 * gwp))
+    assert impacts["water_liters"] is None
+    unknown_zone = m.impacts_for(published, m.ModelUsage(output_tokens=500_000), "NOWHERE")
+    assert unknown_zone["energy_kWh"] == (2.0, 2.0) and unknown_zone["emissions_kgCO2eq"] is None
