@@ -274,7 +274,7 @@ def production_server(settings_factory):
     process = ServerProcess(
         settings_factory("web-production").data_dir,
         ROUTEUR_ENVIRONMENT="production",
-        ROUTEUR_JWT_SECRET="x" * 40,
+        ROUTEUR_JWT_SECRET="Kq3v-Zr8_Tn1Lp6Wx2Hb9Yd4Mf7Gc0Js5Ue",
         ROUTEUR_CLIENTS=clients,
     ).start()
     yield process
