@@ -6,6 +6,7 @@ be form fields or JSON, so it is read in a dependency rather than bound to one m
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -15,13 +16,13 @@ from litestar import Controller, Request, get, post
 from litestar.datastructures import MultiDict
 from litestar.di import Provide
 from litestar.exceptions import ValidationException
-from litestar.response import ServerSentEvent
+from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from api.auth import Principal
 from api.errors import ERROR_RESPONSES
 from api.schemas import ChatRequest, ChatResponse, ClearedResponse, SourceRef, check_session_id
 from api.services.graphs import AgentGraphs
-from api.services.turn_locks import TurnLocks
+from api.services.turn_locks import Lease, TurnLocks
 from api.services.turns import SessionRecord, Turn, build_turn, complete_turn, thread_id
 from api.sse import chat_stream, sse_response
 from graphs.dependencies import RunDependencies
@@ -160,7 +161,16 @@ async def _stream(
     except BaseException:
         await lease.release()
         raise
-    return sse_response(chat_stream(dependencies, turn, session_id), on_close=lease.release)
+    return sse_response(_releasing(chat_stream(dependencies, turn, session_id), lease), on_close=lease.release)
+
+
+async def _releasing(events: AsyncIterator[ServerSentEventMessage], lease: Lease) -> AsyncIterator[ServerSentEventMessage]:
+    """Frees the session once the run is over (its checkpoint written) but before the stream's
+    end reaches the client: a follow-up sent as soon as the stream ends must not find the session
+    still held. A client that leaves early is freed by the response's ``on_close``."""
+    async for message in events:
+        yield message
+    await lease.release()
 
 
 def _session_id(turn_request: ChatRequest) -> tuple[str, bool]:

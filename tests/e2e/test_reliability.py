@@ -127,7 +127,7 @@ async def test_100_clients_dropping_mid_stream_leave_nothing_running(server, stu
     headers = server.token()
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
         await client.post("/completion", headers=headers, json={"message": QUESTION, "model": "paced"})  # warm
-        baseline = (await client.get("/health/stats")).json()
+        baseline = (await client.get("/health/stats", headers=headers)).json()
     upstream_before = _stats(f"http://127.0.0.1:{stub.port}")
 
     async def drop_after_first_chunk() -> None:
@@ -150,7 +150,7 @@ async def test_100_clients_dropping_mid_stream_leave_nothing_running(server, stu
     assert upstream["streams_finished"] == upstream_before["streams_finished"]
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
         await asyncio.sleep(1.0)
-        after = (await client.get("/health/stats")).json()
+        after = (await client.get("/health/stats", headers=headers)).json()
     grown_mb = (after["rss_bytes"] - baseline["rss_bytes"]) / 2**20
     print(f"\n100 disconnects: tasks {baseline['tasks']} -> {after['tasks']}, RSS +{grown_mb:.1f} MB")
     assert after["tasks"] <= baseline["tasks"] + 2
