@@ -21,10 +21,11 @@ from graphs import events
 from graphs.context import AgentContext
 from graphs.events import Source
 from graphs.state import AgentState
-from nodes import lexical, prompts
+from nodes import prompts
 from nodes.intent import HISTORY_TURNS
 from nodes.runtime import context_of, dependencies, reports_errors, split_turn
 from retrievers.base import Hit
+from retrievers.text import not_found
 
 SNIPPET_CHARS = 300
 
@@ -80,7 +81,7 @@ async def _generate(state: AgentState, runtime: Runtime[AgentContext], *, ground
     write(events.phase("generation", "start"))
 
     if grounded and not chit_chat and not kept:
-        answer = prompts.NOT_FOUND_FR if lexical.language(question) == "fr" else prompts.NOT_FOUND_EN
+        answer = not_found(question)
         write(events.chunk(answer))
         message = AIMessage(content=answer)
     else:

@@ -17,12 +17,10 @@ retrieval prior) is what the offline evaluation compares with its threshold.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-from nodes import lexical
 from retrievers.base import Chunk, Hit
-from retrievers.sparse import word_stems
+from retrievers.text import question_words, rarity_weights, sentences, share, stem_set
 
 COVERAGE_WEIGHT = 0.4
 PROXIMITY_WEIGHT = 0.25
@@ -44,24 +42,6 @@ class Scored:
         return (COVERAGE_WEIGHT * self.coverage + PROXIMITY_WEIGHT * self.proximity) / (COVERAGE_WEIGHT + PROXIMITY_WEIGHT)
 
 
-def question_words(question: str) -> list[frozenset[str]]:
-    """The question's distinct content words, each as its set of stems."""
-    seen: list[frozenset[str]] = []
-    for word in word_stems(question):
-        if not any(word & other for other in seen):
-            seen.append(word)
-    return seen
-
-
-def stem_set(text: str) -> frozenset[str]:
-    return frozenset().union(*word_stems(text)) if text else frozenset()
-
-
-def _share(words: list[frozenset[str]], weights: list[float], found: frozenset[str]) -> float:
-    total = sum(weights)
-    return sum(w for word, w in zip(words, weights, strict=True) if word & found) / total if total else 0.0
-
-
 def rerank(question: str, hits: list[Hit]) -> list[Scored]:
     """``hits`` best first by the combined score (ties keep the search order)."""
     words = question_words(question)
@@ -69,15 +49,13 @@ def rerank(question: str, hits: list[Hit]) -> list[Scored]:
         return []
     contexts = [stem_set(Chunk(h["text"], h.get("section", "")).context(h["title"])) for h in hits]
     texts = [stem_set(h["text"]) for h in hits]
-    n = len(hits)
-    frequency = [sum(1 for text, context in zip(texts, contexts, strict=True) if word & (text | context)) for word in words]
-    weights = [math.log(1 + (n + 1) / (df + 0.5)) for df in frequency]
+    weights = rarity_weights(words, [text | context for text, context in zip(texts, contexts, strict=True)])
     best = max((h["score"] for h in hits), default=0.0)
     scored: list[Scored] = []
     for hit, text, context in zip(hits, texts, contexts, strict=True):
-        coverage = _share(words, weights, text | context)
-        heading = _share(words, weights, context)
-        proximity = max((_share(words, weights, stem_set(sentence)) for _, sentence in lexical.sentences(hit["text"])), default=0.0)
+        coverage = share(words, weights, text | context)
+        heading = share(words, weights, context)
+        proximity = max((share(words, weights, stem_set(sentence)) for _, sentence in sentences(hit["text"])), default=0.0)
         prior = hit["score"] / best if best > 0 else 0.0
         score = COVERAGE_WEIGHT * coverage + PROXIMITY_WEIGHT * proximity + HEADING_WEIGHT * heading + RETRIEVAL_WEIGHT * prior
         scored.append(Scored(hit, score, coverage, proximity, heading))

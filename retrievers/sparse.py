@@ -1,10 +1,11 @@
 """BM25-style sparse vectors with French and English stemming.
 
 The local dense model is English-trained, so French documents are found reliably by their exact
-(stemmed) words. Text is lowercased and accent-folded *before* stemming, so "sécurité" and a
-hastily typed "securite" give the same stem. Each word is indexed under both its French and its
-English Snowball stem when they differ: a query in one language still matches a document in the
-other. Term ids are ``zlib.crc32`` of the stem, stable across processes and machines (``hash()``
+(stemmed) words. Each word is stemmed as written (lowercased, accents kept: the French stemmer
+needs them to join "désactivé" and "désactiver"), then the stem is accent-folded; the folded word's
+own stems are added when they differ, so a hastily typed "securite" still meets "sécurité". Each
+word is also indexed under its English Snowball stem when that differs: a query in one language
+still matches a document in the other. Term ids are ``zlib.crc32`` of the stem, stable across processes and machines (``hash()``
 is salted per process and would silently break a persisted index).
 
 Only the term-frequency half of BM25 is computed here; Qdrant computes the IDF half over the
@@ -70,17 +71,36 @@ def is_stopword(word: str) -> bool:
     return fold(word) in _stopwords()
 
 
+def _words(text: str) -> list[str]:
+    """Lowercased words as written (accents kept), without stopwords or one-character tokens."""
+    stop = _stopwords()
+    return [w for w in _WORD.findall(text.lower()) if len(w) > 1 and fold(w) not in stop]
+
+
 def tokens(text: str) -> list[str]:
     """Folded words, in order, without stopwords or one-character tokens."""
-    stop = _stopwords()
-    return [w for w in _WORD.findall(fold(text)) if len(w) > 1 and w not in stop]
+    return [fold(w) for w in _words(text)]
+
+
+def _word_stem_lists(text: str) -> list[list[str]]:
+    """Each word's distinct stems, in a fixed order: French stem of the word as written (then
+    folded), French stem of the folded word, English stem of the folded word."""
+    words = _words(text)
+    folded = [fold(w) for w in words]
+    french, english = _stemmers()
+    out: list[list[str]] = []
+    for written, bare, en in zip(french.stem_words(words), french.stem_words(folded), english.stem_words(folded), strict=True):
+        found = [fold(written)]
+        for stem in (bare, en):
+            if stem not in found:
+                found.append(stem)
+        out.append(found)
+    return out
 
 
 def word_stems(text: str) -> list[frozenset[str]]:
     """Each token's stems (French and English), in order: one entry per word of ``text``."""
-    words = tokens(text)
-    french, english = _stemmers()
-    return [frozenset((fr, en)) for fr, en in zip(french.stem_words(words), english.stem_words(words), strict=True)]
+    return [frozenset(found) for found in _word_stem_lists(text)]
 
 
 def identifiers(text: str) -> list[str]:
@@ -89,15 +109,8 @@ def identifiers(text: str) -> list[str]:
 
 
 def stems(text: str) -> list[str]:
-    """Each token's French stem, followed by its English stem when that one differs; then the
-    text's multi-part code names, whole."""
-    words = tokens(text)
-    french, english = _stemmers()
-    out: list[str] = []
-    for fr, en in zip(french.stem_words(words), english.stem_words(words), strict=True):
-        out.append(fr)
-        if en != fr:
-            out.append(en)
+    """Each token's stems (see ``_word_stem_lists``), then the text's multi-part code names, whole."""
+    out = [stem for found in _word_stem_lists(text) for stem in found]
     out.extend(identifiers(text))
     return out
 

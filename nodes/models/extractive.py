@@ -24,8 +24,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from nodes import lexical, prompts
-from nodes.rerank import question_words, stem_set
+from retrievers.text import language, not_found, question_words, sentences, stem_set
 
 MODEL_NAME = "local-extractive"
 _SOURCE = re.compile(r'<source id="(\d+)" title="([^"]*)"(?: section="([^"]*)")?(?: page="\d+")?>\n?(.*?)\n?</source>', re.DOTALL)
@@ -39,7 +38,11 @@ def _text(message: BaseMessage) -> str:
 
 
 def extract_answer(
-    question: str, passages: list[tuple[int, str, str]] | list[tuple[int, str, str, str]], max_sentences: int = 3, *, documentary: bool = True
+    question: str,
+    passages: list[tuple[int, str, str]] | list[tuple[int, str, str, str]],
+    max_sentences: int = 3,
+    *,
+    documentary: bool = True,
 ) -> str:
     """Best cited sentences for ``question`` from ``(id, title, text)`` or ``(id, title, section,
     text)`` passages (best passage first).
@@ -50,14 +53,14 @@ def extract_answer(
     for later passages. Sentences that merely ask a question back are skipped; a sentence that
     leans on the previous one ("Cela…", "Elle…", or a few words only) brings it along, one that
     announces a list (":") brings the next."""
-    french = lexical.language(question) == "fr"
+    french = language(question) == "fr"
     if not documentary:
         return _small_talk(question, french)
     wanted = question_words(question)
     candidates: list[_Candidate] = []
     for rank, passage in enumerate(passages):
         source_id, title, section, text = passage if len(passage) == 4 else (passage[0], passage[1], "", passage[2])
-        items = lexical.sentences(text)
+        items = sentences(text)
         for index, (heading, sentence) in enumerate(items):
             context = stem_set(" ".join((title, section, heading)))
             candidates.append(_Candidate(rank, source_id, index, sentence, stem_set(sentence), context, items))
@@ -87,7 +90,7 @@ def extract_answer(
                 seen.add(key)
                 chosen.append((candidate.source_id, candidate.items[index][1]))
     if not chosen:
-        return prompts.NOT_FOUND_FR if french else prompts.NOT_FOUND_EN
+        return not_found(question)
     header = "D'après vos documents :" if french else "According to your documents:"
     return header + "\n\n" + "\n".join(f"- {sentence.rstrip()} [{source_id}]" for source_id, sentence in chosen)
 

@@ -6,7 +6,7 @@ evaluators and the report never know where an answer came from.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
@@ -97,7 +97,8 @@ class GraphTarget:
 
 class ServerTarget:
     """The agent behind a running server, through ``/completion``'s stream (stateless: evaluation
-    questions stand alone and leave no sessions behind)."""
+    questions leave no sessions behind). A follow-up's earlier turns are asked first, each with
+    the turns before it, and sent as its ``conversation_history``, as a stateless client would."""
 
     def __init__(self, agent: str, client: AsyncRouteurClient, *, model: str | None = None, top_k: int | None = None):
         self.agent = agent
@@ -109,21 +110,28 @@ class ServerTarget:
         from routeur.client import RouteurError
 
         result = Answer()
-        if example.history:
-            return Answer(error={"phase": "request", "message": "multi-turn examples (history) are evaluated in process only"})
+        options = {
+            "agent": self.agent,
+            "model": self.model,
+            "project_id": example.project_id,
+            "sources": list(example.sources) or None,
+            "top_k": self.top_k,
+        }
         try:
-            async for event in self.client.complete_stream(
-                example.question,
-                agent=self.agent,
-                model=self.model,
-                project_id=example.project_id,
-                sources=list(example.sources) or None,
-                top_k=self.top_k,
-            ):
+            history = await self._history(example, options)
+            async for event in self.client.complete_stream(example.question, history=history or None, **options):
                 result.add(event)
         except RouteurError as exc:
             result.error = {"phase": "request", "message": str(exc)}
         return result
+
+    async def _history(self, example: Example, options: dict[str, Any]) -> list[dict[str, str]]:
+        """The conversation before the question: each earlier turn answered by the same agent."""
+        history: list[dict[str, str]] = []
+        for turn in example.history:
+            reply = await self.client.complete(turn, history=list(history) or None, **options)
+            history += [{"role": "user", "content": turn}, {"role": "assistant", "content": reply.response}]
+        return history
 
     async def project_files(self, project_id: str) -> set[str]:
         return {document.file_id async for document in self.client.iter_documents(project_id)}

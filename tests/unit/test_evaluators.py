@@ -202,3 +202,42 @@ async def test_a_failing_judge_leaves_no_score_and_keeps_the_answer():
     finally:
         remove_fake_model(MODELS, "fake-judge-down")
     assert graded["judge_score"] is None and "provider down" in graded["judge_error"]
+
+
+class RecordingClient:
+    """A client that answers each turn with its number and records what it was sent."""
+
+    def __init__(self):
+        self.calls: list[tuple[str, list[dict[str, str]] | None]] = []
+
+    async def complete(self, message, *, history=None, **options):
+        from types import SimpleNamespace
+
+        self.calls.append((message, history))
+        return SimpleNamespace(response=f"réponse {len(self.calls)}")
+
+    async def complete_stream(self, message, *, history=None, **options):
+        self.calls.append((message, history))
+        yield {"event": "done", "data": {"answer": "fin", "sources": []}}
+
+
+async def test_the_server_target_sends_a_follow_up_with_its_earlier_turns_as_history():
+    from routeur.evaluation.targets import ServerTarget
+
+    client = RecordingClient()
+    example = Example(id="f1", question="Et sous Windows ?", history=["Comment activer venv ?", "Et sous fish ?"])
+    result = await ServerTarget("V2", client).answer(example)  # type: ignore[arg-type]
+    assert result.error is None
+    assert client.calls == [
+        ("Comment activer venv ?", None),
+        ("Et sous fish ?", [{"role": "user", "content": "Comment activer venv ?"}, {"role": "assistant", "content": "réponse 1"}]),
+        (
+            "Et sous Windows ?",
+            [
+                {"role": "user", "content": "Comment activer venv ?"},
+                {"role": "assistant", "content": "réponse 1"},
+                {"role": "user", "content": "Et sous fish ?"},
+                {"role": "assistant", "content": "réponse 2"},
+            ],
+        ),
+    ]

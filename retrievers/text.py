@@ -1,0 +1,99 @@
+"""Text analysis shared by the offline reranker, the offline evaluation and the extractive model.
+
+One place for what "a question's words", "a passage's sentences" and "how much of the question a
+text covers" mean, on the same stems as the sparse retriever, so that the stages below the graph
+(the offline model) and the graph's own steps judge text alike. Deterministic: no model, no
+randomness.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from typing import Literal
+
+from retrievers.sparse import word_stems
+
+WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*", re.UNICODE)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÀ-Ý«\"(])")
+
+_FRENCH_MARKERS = frozenset(
+    "le la les un une des du de est sont quel quelle quels quelles comment pourquoi quand où qui "
+    "que quoi combien je tu il elle nous vous ils elles et ou mais avec pour dans sur par pas "
+    "ce cette ces mon ma mes votre vos notre nos bonjour merci".split()
+)
+_ENGLISH_MARKERS = frozenset(
+    "the a an is are was were what which who whom how why when where do does did can could "
+    "i you he she we they it and or but with for in on by not this that these my your our "
+    "hello thanks thank".split()
+)
+
+NOT_FOUND_FR = "Je n'ai rien trouvé à ce sujet dans vos documents."
+NOT_FOUND_EN = "I found nothing about this in your documents."
+
+
+def language(text: str) -> Literal["fr", "en"]:
+    """Guess French or English from function words; French wins ties (the product's users)."""
+    words = [w.lower() for w in WORD.findall(text)]
+    fr = sum(w in _FRENCH_MARKERS for w in words) + len(re.findall(r"[éèêàùçôî]", text.lower()))
+    en = sum(w in _ENGLISH_MARKERS for w in words)
+    return "en" if en > fr else "fr"
+
+
+def not_found(question: str) -> str:
+    """The honest answer when the documents hold nothing for ``question``, in its language."""
+    return NOT_FOUND_FR if language(question) == "fr" else NOT_FOUND_EN
+
+
+def sentences(text: str) -> list[tuple[str, str]]:
+    """``(heading, sentence)`` pairs of a passage: wrapped lines rejoined, list items and table
+    rows kept whole, Markdown decoration dropped; ``heading`` is the section the sentence is in,
+    context that the sentence itself often leaves implicit."""
+    out: list[tuple[str, str]] = []
+    heading = ""
+    for block in re.split(r"\n\s*\n", text):
+        items: list[str] = []
+        for line in (line.strip() for line in block.splitlines()):
+            if not line or re.match(r"^\|?\s*:?-{3,}", line):
+                continue
+            if match := re.match(r"^#+\s+(.*)", line):
+                heading = match.group(1).strip()
+                continue
+            if re.match(r"^([-*+>]|\d+[.)])\s", line) or line.startswith("|") or not items:
+                items.append(line)
+            else:
+                items[-1] += " " + line
+        for item in items:
+            item = re.sub(r"^([-*+>]|\d+[.)])\s*", "", item).replace("**", "").replace("`", "").strip(" |\t")
+            item = re.sub(r"\s*\|\s*", " | ", item)
+            out.extend((heading, part.strip()) for part in _SENTENCE_END.split(item) if len(WORD.findall(part)) >= 3)
+    return out
+
+
+def question_words(question: str) -> list[frozenset[str]]:
+    """The question's distinct content words, each as its set of stems."""
+    seen: list[frozenset[str]] = []
+    for word in word_stems(question):
+        if not any(word & other for other in seen):
+            seen.append(word)
+    return seen
+
+
+def stem_set(text: str) -> frozenset[str]:
+    """Every stem of ``text``: a question word is in the text when one of its stems is."""
+    return frozenset().union(*word_stems(text)) if text else frozenset()
+
+
+def rarity_weights(words: Sequence[frozenset[str]], texts: Sequence[frozenset[str]]) -> list[float]:
+    """Each question word's weight among ``texts`` (BM25-like IDF): a word every text holds tells
+    little about which one answers."""
+    n = len(texts)
+    frequency = [sum(1 for text in texts if word & text) for word in words]
+    return [math.log(1 + (n + 1) / (df + 0.5)) for df in frequency]
+
+
+def share(words: Sequence[frozenset[str]], weights: Sequence[float], found: frozenset[str]) -> float:
+    """The weighted share of ``words`` that ``found`` holds, in [0, 1]."""
+    total = sum(weights)
+    return sum(w for word, w in zip(words, weights, strict=True) if word & found) / total if total else 0.0
