@@ -4,8 +4,6 @@ The generation prompt lays passages out as ``<source id="n" title="...">text</so
 them as [n], and the offline extractive model reads the same layout back (see nodes/models/extractive.py).
 """
 
-from retrievers import text
-
 INTENT_SYSTEM = """You route questions for a document question-answering assistant.
 Classify the user's latest message:
 - "question": a request for information that the user's documents may answer;
@@ -42,6 +40,3 @@ plainly instead of guessing. Answer in the language of the question, concisely, 
 
 CHIT_CHAT_SYSTEM = """You are Routeur IA, a friendly assistant that answers questions about the
 user's documents. Reply briefly and naturally to the user's message, in their language."""
-
-NOT_FOUND_FR = text.NOT_FOUND_FR
-NOT_FOUND_EN = text.NOT_FOUND_EN

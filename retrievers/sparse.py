@@ -71,22 +71,25 @@ def is_stopword(word: str) -> bool:
     return fold(word) in _stopwords()
 
 
-def _words(text: str) -> list[str]:
-    """Lowercased words as written (accents kept), without stopwords or one-character tokens."""
+def _words(text: str) -> list[tuple[str, str]]:
+    """``(as written, folded)`` pairs of the lowercased words, without stopwords or one-character
+    tokens: each word is folded once, for the stopword test and for its stems."""
     stop = _stopwords()
-    return [w for w in _WORD.findall(text.lower()) if len(w) > 1 and fold(w) not in stop]
+    pairs = ((w, fold(w)) for w in _WORD.findall(text.lower()) if len(w) > 1)
+    return [(w, bare) for w, bare in pairs if bare not in stop]
 
 
 def tokens(text: str) -> list[str]:
     """Folded words, in order, without stopwords or one-character tokens."""
-    return [fold(w) for w in _words(text)]
+    return [bare for _, bare in _words(text)]
 
 
 def _word_stem_lists(text: str) -> list[list[str]]:
     """Each word's distinct stems, in a fixed order: French stem of the word as written (then
     folded), French stem of the folded word, English stem of the folded word."""
-    words = _words(text)
-    folded = [fold(w) for w in words]
+    pairs = _words(text)
+    words = [w for w, _ in pairs]
+    folded = [bare for _, bare in pairs]
     french, english = _stemmers()
     out: list[list[str]] = []
     for written, bare, en in zip(french.stem_words(words), french.stem_words(folded), english.stem_words(folded), strict=True):

@@ -24,7 +24,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from retrievers.text import language, not_found, question_words, sentences, stem_set
+from retrievers.text import NOT_FOUND_EN, NOT_FOUND_FR, language, question_words, sentences, stem_set
 
 MODEL_NAME = "local-extractive"
 _SOURCE = re.compile(r'<source id="(\d+)" title="([^"]*)"(?: section="([^"]*)")?(?: page="\d+")?>\n?(.*?)\n?</source>', re.DOTALL)
@@ -90,7 +90,7 @@ def extract_answer(
                 seen.add(key)
                 chosen.append((candidate.source_id, candidate.items[index][1]))
     if not chosen:
-        return not_found(question)
+        return NOT_FOUND_FR if french else NOT_FOUND_EN
     header = "D'après vos documents :" if french else "According to your documents:"
     return header + "\n\n" + "\n".join(f"- {sentence.rstrip()} [{source_id}]" for source_id, sentence in chosen)
 

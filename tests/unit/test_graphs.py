@@ -16,10 +16,10 @@ from graphs.context import AgentContext
 from graphs.dependencies import RunDependencies
 from graphs.registry import AGENTS, get_agent, run_config
 from graphs.streaming import run_to_completion, stream_events, user_turn
-from nodes import prompts
 from nodes.evaluation import Relevance
 from nodes.intent import IntentAnalysis, IntentWithStandalone
 from nodes.models.factory import ModelRegistry
+from retrievers.text import NOT_FOUND_FR
 from routeur.settings import Settings
 from tests.support.fakes import Fail, install_fake_model, remove_fake_model
 
@@ -218,7 +218,7 @@ async def test_v2_says_not_found_after_bounded_rounds_without_calling_the_genera
         remove_fake_model(MODELS, "fake-llm")
     phases = [(e["data"]["phase"], e["data"]["status"]) for e in result.events if e["event"] == "phase"]
     assert phases.count(("search", "start")) == 3  # first search + at most 2 extra rounds
-    assert result.answer == prompts.NOT_FOUND_FR
+    assert result.answer == NOT_FOUND_FR
     assert result.sources == []
     assert len(recorder.prompts) == 6  # intent, 3 gradings, 2 reformulations: no generation call
 
@@ -226,7 +226,7 @@ async def test_v2_says_not_found_after_bounded_rounds_without_calling_the_genera
 async def test_v1_offline_answers_even_without_relevant_hits_but_v2_is_honest():
     question = "Quelle est la recette de la tarte tatin ?"
     v2 = await ask("V2", question)
-    assert v2.answer == prompts.NOT_FOUND_FR
+    assert v2.answer == NOT_FOUND_FR
     v1 = await ask("V1", question)
     assert v1.ok and v1.answer
 
