@@ -22,7 +22,8 @@ from routeur.evaluation.targets import Answer
 if TYPE_CHECKING:
     from nodes.models.factory import ModelRegistry
 
-CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+CITATION = re.compile(r"(?<!\w)\[(\d+(?:\s*,\s*\d+)*)\]")
+"""A citation marker; one glued to a name (``argv[0]``, ``a[1]``) is an index quoted from a passage."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def normalize(text: str) -> str:
 
 
 def cited_numbers(answer: str) -> set[int]:
-    """``[1]``, ``[1][2]`` and ``[1, 2]`` all cite."""
+    """``[1]``, ``[1][2]`` and ``[1, 2]`` all cite; ``argv[0]`` does not."""
     return {int(n) for group in CITATION.findall(answer) for n in group.split(",")}
 
 

@@ -58,6 +58,12 @@ def test_a_marker_without_its_source_is_invalid():
     assert scores["citation_validity"] == 0.0 and scores["dangling_citations"] == [3, 4]
 
 
+def test_an_index_quoted_from_a_passage_is_not_a_citation():
+    scores = ev.citations(EXAMPLE, answer("argv[0] est le nom du script [1], voir a[2].", "api"), None)
+    assert scores["citation_validity"] == 1.0 and scores["dangling_citations"] == []
+    assert ev.cited_numbers("sys.argv[0] [1][2] et [3, 4]") == {1, 2, 3, 4}
+
+
 def test_a_source_outside_the_request_filter_or_project_is_invalid():
     filtered = Example(question="q", sources=["api"], file_ids=["api"])
     outside = ev.citations(filtered, answer("Voir [1] et [2].", "api", "faq"), {"api", "faq"})
