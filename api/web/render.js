@@ -64,6 +64,9 @@ function appendSafe(parent, node, sourceIds, sourceId) {
   for (const child of node.childNodes) appendSafe(target, child, sourceIds, sourceId);
 }
 
+/** `[1]` or `[1, 2]` standing alone: an index glued to a name (`argv[0]`) is code, not a citation. */
+const CITATION = /(?<![\p{L}\p{N}_])\[(\d+(?:\s*,\s*\d+)*)\]/gu;
+
 function linkCitations(text, sourceIds, sourceId, inCode) {
   const fragment = document.createDocumentFragment();
   if (inCode) {
@@ -71,11 +74,17 @@ function linkCitations(text, sourceIds, sourceId, inCode) {
     return fragment;
   }
   let last = 0;
-  for (const match of text.matchAll(/\[(\d+)\]/g)) {
-    const n = Number(match[1]);
-    if (!sourceIds.has(n)) continue;
+  for (const match of text.matchAll(CITATION)) {
+    const numbers = match[1].split(",").map(Number);
+    if (!numbers.some((n) => sourceIds.has(n))) continue;
     fragment.append(text.slice(last, match.index));
-    fragment.append(el("a", { class: "cite", href: `#${sourceId(n)}`, "data-source": n, "aria-label": t("source", { n }), text: `[${n}]` }));
+    for (const n of numbers) {
+      fragment.append(
+        sourceIds.has(n)
+          ? el("a", { class: "cite", href: `#${sourceId(n)}`, "data-source": n, "aria-label": t("source", { n }), text: `[${n}]` })
+          : `[${n}]`,
+      );
+    }
     last = match.index + match[0].length;
   }
   fragment.append(text.slice(last));

@@ -300,3 +300,19 @@ def test_production_asks_for_client_credentials(browser, production_server):
     page.locator("#logout").click()
     page.locator("#login").wait_for(state="visible")
     context.close()
+
+
+def test_citations_are_linked_but_an_index_glued_to_a_name_is_not(page):
+    """Python answers quote `sys.argv[0]`: only a bracketed number standing alone is a citation,
+    as the evaluation counts them; a group `[2, 3]` links each of its sources."""
+    linked = page.evaluate(
+        """async () => {
+          const { renderAnswer } = await import('/static/render.js');
+          const box = document.createElement('div');
+          box.append(renderAnswer('<p>Lisez sys.argv[0] ou a[1], puis voyez [1] et [2, 3] ; [9] n\\'existe pas.</p>',
+                                  new Set([1, 2, 3]), (n) => 'src-' + n));
+          return { links: [...box.querySelectorAll('a.cite')].map((a) => a.dataset.source), text: box.textContent };
+        }"""
+    )
+    assert linked["links"] == ["1", "2", "3"]
+    assert "sys.argv[0]" in linked["text"] and "a[1]," in linked["text"] and "[9]" in linked["text"]
