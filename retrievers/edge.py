@@ -25,6 +25,7 @@ from qdrant_edge import (
     CountRequest,
     Distance,
     EdgeConfig,
+    EdgeOptimizersConfig,
     EdgeShard,
     EdgeSparseVectorParams,
     EdgeVectorParams,
@@ -48,7 +49,7 @@ from qdrant_edge import (
 from qdrant_edge import SparseVector as EdgeSparse
 
 from retrievers.base import Hit, SearchMode, StoreUnavailableError
-from retrievers.embeddings import embeddings_slug, vector_size
+from retrievers.embeddings import vector_size
 from retrievers.generations import GenerationalStore, NewPoint, Selector
 from retrievers.schema import DENSE, INDEXED_FIELDS, RRF_K, SCROLL_PAGE, SPARSE, hit, prefetch_depth
 from retrievers.sparse import SparseEncoder, SparseVector
@@ -65,6 +66,23 @@ OPTIMIZE_AFTER = 20_000
 """Points written since the last graph build that start a background ``optimize()``."""
 
 
+def edge_config(
+    size: int,
+    *,
+    m: int = HNSW_M,
+    ef_construct: int = HNSW_EF_CONSTRUCT,
+    full_scan_kb: int = FULL_SCAN_KB,
+    optimizers: EdgeOptimizersConfig | None = None,
+) -> EdgeConfig:
+    """The shard's schema and index settings (keyword arguments let the benchmarks vary them)."""
+    return EdgeConfig(
+        vectors={DENSE: EdgeVectorParams(size=size, distance=Distance.Cosine)},
+        sparse_vectors={SPARSE: EdgeSparseVectorParams(modifier=Modifier.Idf)},
+        hnsw_config=HnswIndexConfig(m=m, ef_construct=ef_construct, full_scan_threshold=full_scan_kb),
+        optimizers=optimizers,
+    )
+
+
 class EdgeDocumentStore(GenerationalStore):
     """Chunks of every project in one embedded shard (see the module docstring)."""
 
@@ -77,8 +95,7 @@ class EdgeDocumentStore(GenerationalStore):
         batch_size: int = 128,
         optimize_after: int = OPTIMIZE_AFTER,
     ):
-        super().__init__(embeddings, sparse_encoder, batch_size=batch_size)
-        self.collection = settings.collection or f"chunks_{embeddings_slug(settings)}"
+        super().__init__(settings, embeddings, sparse_encoder, batch_size=batch_size)
         self.path = settings.resolved_edge_path() / self.collection
         self.location = str(self.path)
         self.optimize_after = optimize_after
@@ -89,13 +106,6 @@ class EdgeDocumentStore(GenerationalStore):
         self._shard = self._open()
         self.recover()
 
-    def _config(self) -> EdgeConfig:
-        return EdgeConfig(
-            vectors={DENSE: EdgeVectorParams(size=self._size, distance=Distance.Cosine)},
-            sparse_vectors={SPARSE: EdgeSparseVectorParams(modifier=Modifier.Idf)},
-            hnsw_config=HnswIndexConfig(m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=FULL_SCAN_KB),
-        )
-
     def _open(self) -> EdgeShard:
         exists = self.path.is_dir() and any(self.path.iterdir())
         try:
@@ -103,16 +113,11 @@ class EdgeDocumentStore(GenerationalStore):
                 shard = EdgeShard.load(str(self.path))
             else:
                 self.path.mkdir(parents=True, exist_ok=True)
-                shard = EdgeShard.create(str(self.path), self._config())
+                shard = EdgeShard.create(str(self.path), edge_config(self._size))
                 for name in INDEXED_FIELDS + ("staged_for",):
                     shard.update(UpdateOperation.create_field_index(name, KeywordIndexParams(is_tenant=name == "project_id")))
         except Exception as exc:
-            if "WouldBlock" in str(exc):
-                raise StoreUnavailableError(
-                    f"The embedded Qdrant store at {self.location} is open in another process. Stop that "
-                    "process, or run a Qdrant server and set ROUTEUR_QDRANT_URL so several processes share it."
-                ) from exc
-            raise StoreUnavailableError(f"Cannot open the embedded Qdrant store at {self.location}: {exc}") from exc
+            raise self._unavailable(exc, locked="WouldBlock" in str(exc)) from exc
         if exists:
             self._check_size(shard)
         return shard

@@ -22,7 +22,8 @@ import anyio
 import anyio.to_thread
 from langchain_core.embeddings import Embeddings
 
-from retrievers.base import Chunk, FileInfo, Hit, SearchMode
+from retrievers.base import Chunk, FileInfo, Hit, SearchMode, StoreUnavailableError
+from retrievers.embeddings import embeddings_slug
 from retrievers.schema import (
     COMMITTING,
     STAGED,
@@ -33,6 +34,7 @@ from retrievers.schema import (
     point_id,
 )
 from retrievers.sparse import SparseEncoder, SparseVector
+from routeur.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +66,24 @@ class GenerationalStore:
 
     location: str
 
-    def __init__(self, embeddings: Embeddings, sparse_encoder: SparseEncoder | None, *, batch_size: int):
+    def __init__(self, settings: Settings, embeddings: Embeddings, sparse_encoder: SparseEncoder | None, *, batch_size: int):
+        # One collection per embedding model: another model's vectors never share a store.
+        self.collection = settings.collection or f"chunks_{embeddings_slug(settings)}"
         self._embeddings = embeddings
         self._sparse = sparse_encoder or SparseEncoder()
         self.batch_size = batch_size
         self._call_lock: threading.Lock | None = None
         self._file_locks: weakref.WeakValueDictionary[tuple[str, str], anyio.Lock] = weakref.WeakValueDictionary()
+
+    def _unavailable(self, exc: BaseException, *, locked: bool) -> StoreUnavailableError:
+        """The error a backend raises when it cannot open its store; ``locked`` when another
+        process holds an embedded store (one process per path)."""
+        if locked:
+            return StoreUnavailableError(
+                f"The embedded Qdrant store at {self.location} is open in another process. Stop that "
+                "process, or run a Qdrant server and set ROUTEUR_QDRANT_URL so several processes share it."
+            )
+        return StoreUnavailableError(f"Cannot open the Qdrant store at {self.location}: {exc}")
 
     # -- engine calls (synchronous, run in worker threads) ------------------------------------
 

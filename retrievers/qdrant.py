@@ -24,7 +24,7 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from retrievers.base import Hit, SearchMode, StoreUnavailableError
-from retrievers.embeddings import embeddings_slug, vector_size
+from retrievers.embeddings import vector_size
 from retrievers.generations import GenerationalStore, NewPoint, Selector
 from retrievers.schema import (
     DENSE,
@@ -57,8 +57,7 @@ class QdrantDocumentStore(GenerationalStore):
         batch_size: int = 128,
         recover: bool = True,
     ):
-        super().__init__(embeddings, sparse_encoder, batch_size=batch_size)
-        self.collection = settings.collection or f"chunks_{embeddings_slug(settings)}"
+        super().__init__(settings, embeddings, sparse_encoder, batch_size=batch_size)
         self.local = settings.qdrant_url is None
         self.location = str(settings.resolved_qdrant_path()) if self.local else str(settings.qdrant_url)
         self._call_lock = self._client_lock = threading.Lock() if self.local else None
@@ -76,12 +75,7 @@ class QdrantDocumentStore(GenerationalStore):
             settings.resolved_qdrant_path().mkdir(parents=True, exist_ok=True)
             return QdrantClient(path=self.location)
         except (RuntimeError, OSError, ValueError) as exc:
-            if "already accessed by another instance" in str(exc):
-                raise StoreUnavailableError(
-                    f"The embedded Qdrant store at {self.location} is open in another process. Stop that "
-                    "process, or run a Qdrant server and set ROUTEUR_QDRANT_URL so several processes share it."
-                ) from exc
-            raise StoreUnavailableError(f"Cannot open the Qdrant store at {self.location}: {exc}") from exc
+            raise self._unavailable(exc, locked="already accessed by another instance" in str(exc)) from exc
 
     # -- plumbing -----------------------------------------------------------------------------
 
