@@ -66,3 +66,16 @@ def test_mistral_embeddings_never_download_a_tokenizer(settings_factory, monkeyp
     assert model.model == "mistral-embed" and vector_size(model) == 1024
     batches = list(model._get_batches(["a" * 10_000, "b" * 10_000]))  # one token per character: an upper bound
     assert [len(b) for b in batches] == [1, 1]
+
+
+def test_bfloat16_products_keep_the_float32_vectors():
+    text = (
+        "# Tutoriel › Les listes\nLes listes sont des séquences modifiables : on peut y ajouter des éléments avec "
+        "append(), les trier sur place avec sort() ou en extraire une tranche. Une liste vide par défaut dans la "
+        "signature d'une fonction n'est créée qu'une fois, au moment de la définition."
+    )
+    exact = LocalEmbeddings(bfloat16=False).embed_documents([text, "Le port par défaut est 7860."])
+    fast = LocalEmbeddings(bfloat16=True).embed_documents([text, "Le port par défaut est 7860."])
+    for a, b in zip(exact, fast, strict=True):
+        assert math.isclose(math.fsum(x * x for x in b), 1.0, rel_tol=1e-5)
+        assert math.fsum(x * y for x, y in zip(a, b, strict=True)) > 0.999
