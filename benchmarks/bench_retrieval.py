@@ -208,8 +208,30 @@ def reopen_in_fresh_process(engine: str, data_dir: Path) -> tuple[float, float]:
     return seconds, rss
 
 
+def server_rss(data_dir: Path, queries: list[tuple[str, list[float]]]) -> float:
+    """RSS (MB) of ``routeur serve`` on the store, after answering questions on the big project."""
+    import httpx
+
+    from tests.support.api_support import ServerProcess
+
+    server = ServerProcess(data_dir, ROUTEUR_DEV_PROJECTS='["alpha", "beta"]').start()
+    try:
+        with httpx.Client(base_url=server.url, headers=server.token(), timeout=120) as client:
+            for text, _ in queries[:20]:
+                client.post("/completion", json={"message": text, "project_id": "alpha"}).raise_for_status()
+            return client.get("/health/stats").json()["rss_bytes"] / 2**20
+    finally:
+        server.stop()
+
+
 async def engine_run(
-    engine: str, size: int, corpus: tuple, query_count: int, noise: float, local_queries: int | None = None
+    engine: str,
+    size: int,
+    corpus: tuple,
+    query_count: int,
+    noise: float,
+    local_queries: int | None = None,
+    with_server: bool = False,
 ) -> dict[str, Any]:
     texts, vectors, queries = corpus
     rng = np.random.default_rng(size)
@@ -237,6 +259,8 @@ async def engine_run(
         result["recall_at_10"] = 1.0  # local mode searches exhaustively
     store.close()
     result["reopen_s"], result["rss_mb"] = (round(x, 2) for x in reopen_in_fresh_process(engine, data_dir))
+    if engine == "qdrant-edge" and with_server:
+        result["server_rss_mb"] = round(server_rss(data_dir, queries))
     return result
 
 
@@ -279,11 +303,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any] | None:
     queries, query_p50 = query_set(texts, args.queries)
     print(f"corpus: {len(texts):,} chunks of {Path(args.corpus).name} ({args.corpus_files or 'all'} files); the model takes {ms(query_p50)} ms per query")
     results = []
-    for size in [int(s) for s in args.sizes.split(",") if s]:
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    for size in sizes:
         for engine in ("qdrant-edge", "qdrant-local"):
             if engine == "qdrant-local" and size > args.local_max:
                 continue
-            result = await engine_run(engine, size, (texts, vectors, queries), args.queries, args.noise, args.local_queries)
+            with_server = args.server_rss and size == sizes[-1]
+            result = await engine_run(engine, size, (texts, vectors, queries), args.queries, args.noise, args.local_queries, with_server)
             results.append(result)
             print(json.dumps(result), flush=True)
     rows = []
@@ -311,8 +337,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any] | None:
     if not edge:
         return None
     last = edge[-1]
-    keys = ("engine", "chunks", "p50_ms", "p95_ms", "reopen_s", "rss_mb", "upsert_chunks_per_s", "recall_at_10")
-    return {k: last[k] for k in keys}
+    keys = ("engine", "chunks", "p50_ms", "p95_ms", "reopen_s", "rss_mb", "upsert_chunks_per_s", "recall_at_10", "server_rss_mb")
+    if "server_rss_mb" in last:
+        print(f"routeur serve on the {last['chunks']:,}-chunk embedded store, after 20 answers: RSS {last['server_rss_mb']} MB")
+    return {k: last[k] for k in keys if k in last}
 
 
 def main() -> None:
@@ -325,6 +353,7 @@ def main() -> None:
     parser.add_argument("--corpus-files", type=int, default=None, help="Use only the first N files of the corpus")
     parser.add_argument("--local-queries", type=int, default=None, help="Queries per mode on local mode (default: --queries)")
     parser.add_argument("--vectors-cache", default=tempfile.gettempdir(), help="Folder keeping the corpus' vectors between runs")
+    parser.add_argument("--server-rss", action="store_true", help="Also start `routeur serve` on the largest embedded store and read its RSS")
     parser.add_argument("--json", action="store_true", help="Print one JSON object on the last line")
     args = parser.parse_args()
     summary_line = asyncio.run(run(args))

@@ -7,8 +7,8 @@ per process, and encoding runs in a worker thread so the event loop keeps servin
 Document chunks cost far more than sentences: a 900-character French chunk is ~290 word pieces
 (most fill the model's 256-token window) against ~15 for a sentence, so chunks embed at ~10 per
 CPU second where sentences reach ~130 per second. On a CPU that computes bfloat16 natively
-(AVX512-BF16 or AMX) the matrix products run in bfloat16 under autocast: twice the rate, vectors
-within cosine 0.9999 of float32 (measured: ``python -m benchmarks.bench_ingestion --diagnose``).
+(AVX512-BF16 or AMX) documents' matrix products run in bfloat16 under autocast: twice the rate,
+vectors within cosine 0.9999 of float32 (measured: ``python -m benchmarks.bench_ingestion --diagnose``).
 """
 
 from __future__ import annotations
@@ -69,8 +69,8 @@ def native_bfloat16() -> bool:
 class LocalEmbeddings(Embeddings):
     """all-MiniLM-L6-v2 on the CPU with normalised vectors (cosine = dot product).
 
-    ``bfloat16``: run the matrix products in bfloat16 (None: when the CPU does so natively).
-    Batches of 64 embed ~30 % more chunks per CPU second than batches of 8.
+    ``bfloat16``: run documents' matrix products in bfloat16 (None: when the CPU does so
+    natively); queries stay in float32.
     """
 
     model = LOCAL_MODEL
@@ -81,15 +81,18 @@ class LocalEmbeddings(Embeddings):
         self.bfloat16 = bfloat16
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._encode(texts, bfloat16=self.bfloat16)
+
+    def _encode(self, texts: list[str], *, bfloat16: bool | None) -> list[list[float]]:
         if not texts:
             return []
         import torch
 
         model = _local_model()
-        if self.bfloat16 is None:
-            self.bfloat16 = native_bfloat16()
+        if bfloat16 is None:
+            bfloat16 = self.bfloat16 = native_bfloat16()
         # autocast is per thread, so it is entered here, in the thread that encodes.
-        with torch.autocast("cpu", dtype=torch.bfloat16) if self.bfloat16 else nullcontext():
+        with torch.autocast("cpu", dtype=torch.bfloat16) if bfloat16 else nullcontext():
             vectors = model.encode(
                 texts,
                 batch_size=self.batch_size,
@@ -100,7 +103,8 @@ class LocalEmbeddings(Embeddings):
         return vectors.astype("float32").tolist()
 
     def embed_query(self, text: str) -> list[float]:
-        return self.embed_documents([text])[0]
+        # float32: autocast recasts the weights on every call, which a short query does not repay.
+        return self._encode([text], bfloat16=False)[0]
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         return await asyncio.to_thread(self.embed_documents, texts)
