@@ -4,8 +4,12 @@ A job is a batch of uploaded files of one project. Its bytes are written under
 ``<data_dir>/jobs/<job id>/`` (each file to a temporary name, synced, then renamed: a crash
 leaves a whole file or none) before the job is recorded in SQLite, and each file's bytes are
 deleted once it is ``indexed`` or in ``error``. A file moves ``queued → parsing → embedding →
-indexed | error``; at start-up a file found in flight goes back to ``queued`` (its store write,
-if any, was undone by the store's own recovery) or, its bytes gone, to ``error`` with the reason.
+indexed | error``.
+
+Several API processes may share the directory (replicas on one host with a Qdrant server): each
+file is held by one worker under a lease the worker renews while it lives. A file whose lease ran
+out (its worker died) goes back to ``queued`` for whoever claims it next, its store write, if any,
+having been undone by the store's own recovery, or, its bytes gone, to ``error`` with the reason.
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ CREATE TABLE IF NOT EXISTS job_files (
     error TEXT,
     status_code INTEGER,
     updated_at TEXT NOT NULL,
+    worker TEXT,
+    lease_until TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (job_id, position)
 );
 CREATE INDEX IF NOT EXISTS job_files_status ON job_files(status);
@@ -104,11 +110,16 @@ class Job:
         return "running"
 
 
-@dataclass(frozen=True)
-class Recovered:
-    """What start-up found: files put back in the queue, files failed for lack of their bytes."""
+ORPHAN_AGE_S = 3600
+"""A byte folder without a job is removed only this old (another worker may be creating it)."""
 
-    requeued: int
+
+@dataclass(frozen=True)
+class Claimed:
+    """Files a worker took over from a dead one (or from its own previous run), and files it
+    failed because their bytes were gone."""
+
+    files: list[tuple[Job, JobFile]]
     lost: int
 
 
@@ -179,21 +190,25 @@ class JobStore:
         title: str | None = None,
         url: str | None = None,
         failed: dict[int, tuple[str, int]] | None = None,
+        worker: str | None = None,
+        lease_s: float = 0,
     ) -> Job:
-        """Write the bytes, then record the job: every file ``queued``, except those in
-        ``failed`` (position → reason, status code), refused before any work."""
+        """Write the bytes, then record the job: every file ``queued`` and held by ``worker``,
+        except those in ``failed`` (position → reason, status code), refused before any work."""
         failed = failed or {}
         job_id = uuid.uuid4().hex
         now = _now()
+        lease = _now(lease_s)
         await asyncio.to_thread(self._write_blobs, job_id, {i: data for i, (_, data) in enumerate(files) if i not in failed})
         await self._db.execute(
             "INSERT INTO jobs (id, project_id, owner, on_conflict, title, url, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (job_id, project_id, owner, on_conflict, title, url, now, now),
         )
         await self._db.executemany(
-            "INSERT INTO job_files (job_id, position, filename, size, status, error, status_code, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO job_files (job_id, position, filename, size, status, error, status_code, updated_at, worker, lease_until) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (job_id, i, name, len(data), "error" if i in failed else "queued", *(failed.get(i) or (None, None)), now)
+                (job_id, i, name, len(data), "error" if i in failed else "queued", *(failed.get(i) or (None, None)), now, worker, lease)
                 for i, (name, data) in enumerate(files)
             ],
         )
@@ -246,11 +261,14 @@ class JobStore:
         )
         await self._db.commit()
 
-    async def pending(self) -> list[tuple[Job, JobFile]]:
-        """Files not final yet, oldest job first, in upload order."""
+    async def pending(self, *, expired_only: bool = False) -> list[tuple[Job, JobFile]]:
+        """Files not final yet (only those whose lease ran out, with ``expired_only``), oldest
+        job first, in upload order."""
+        condition = " AND job_files.lease_until < ?" if expired_only else ""
         async with self._db.execute(
             "SELECT jobs.id, jobs.project_id, job_files.position FROM job_files JOIN jobs ON jobs.id = job_files.job_id "
-            f"WHERE job_files.status NOT IN {FINAL} ORDER BY jobs.created_at, jobs.id, job_files.position"
+            f"WHERE job_files.status NOT IN {FINAL}{condition} ORDER BY jobs.created_at, jobs.id, job_files.position",
+            (_now(),) if expired_only else (),
         ) as cursor:
             rows = await cursor.fetchall()
         jobs: dict[str, Job] = {}
@@ -263,27 +281,48 @@ class JobStore:
             out.append((jobs[job_id], jobs[job_id].files[position]))
         return out
 
-    async def recover(self) -> Recovered:
-        """At start-up, before serving: files left in flight go back to ``queued`` when their
-        bytes are still here, else to ``error``; byte folders of no job are removed."""
-        requeued = lost = 0
-        for job, item in await self.pending():
-            if self._blob(job.id, item.position).is_file():
-                if item.status != "queued":
-                    await self.update(job.id, item.position, "queued")
-                    requeued += 1
-            else:
+    async def renew(self, worker: str, lease_s: float) -> None:
+        """Extend the lease of every file ``worker`` holds: it is alive."""
+        await self._db.execute(
+            f"UPDATE job_files SET lease_until = ? WHERE worker = ? AND status NOT IN {FINAL}", (_now(lease_s), worker)
+        )
+        await self._db.commit()
+
+    async def claim_expired(self, worker: str, lease_s: float, *, everything: bool = False) -> Claimed:
+        """Take over the files whose worker stopped renewing them (all unfinished files with
+        ``everything``: when this worker is known to be the only one). Each goes back to
+        ``queued`` under ``worker``, or to ``error`` when its bytes are gone."""
+        claimed, lost = [], 0
+        for job, item in await self.pending(expired_only=not everything):
+            if not self._blob(job.id, item.position).is_file():
                 await self.update(
                     job.id, item.position, "error", status_code=500,
-                    error="The server restarted and this file's uploaded bytes were gone: upload it again",
+                    error="The server stopped and this file's uploaded bytes were gone: upload it again",
                 )  # fmt: skip
                 lost += 1
+                continue
+            guard = "" if everything else " AND lease_until < ?"
+            cursor = await self._db.execute(
+                f"UPDATE job_files SET worker = ?, lease_until = ?, status = 'queued', updated_at = ? "
+                f"WHERE job_id = ? AND position = ? AND status NOT IN {FINAL}{guard}",
+                (worker, _now(lease_s), _now(), job.id, item.position, *(() if everything else (_now(),))),
+            )
+            await self._db.commit()
+            if cursor.rowcount == 1:
+                claimed.append((job, item))
+        return Claimed(claimed, lost)
+
+    async def remove_orphans(self, min_age_s: float = ORPHAN_AGE_S) -> int:
+        """Byte folders of no job (a crash between writing the bytes and recording the job)."""
         async with self._db.execute("SELECT id FROM jobs") as cursor:
             known = {row[0] async for row in cursor}
+        cutoff = datetime.now(UTC).timestamp() - min_age_s
+        removed = 0
         for folder in self.directory.iterdir():
-            if folder.is_dir() and folder.name not in known:
+            if folder.is_dir() and folder.name not in known and folder.stat().st_mtime <= cutoff:
                 await asyncio.to_thread(shutil.rmtree, folder, True)
-        return Recovered(requeued, lost)
+                removed += 1
+        return removed
 
     async def prune(self, older_than_s: int) -> int:
         """Forget jobs finished more than ``older_than_s`` seconds ago; how many."""
@@ -296,5 +335,5 @@ class JobStore:
         return len(removed)
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+def _now(plus_s: float = 0) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=plus_s)).isoformat(timespec="milliseconds")

@@ -3,42 +3,56 @@
 The embedded store is held by one process, so jobs cannot run in a separate worker: they are
 asyncio tasks here, at most ``ingest_concurrency`` files at a time, each through the same
 ingestion path as a synchronous upload (a file version is published whole or not at all). Jobs
-are persisted by ``retrievers.jobs.JobStore``: at start-up, files left in flight are queued again
-(or failed with a reason when their bytes are gone); at shutdown, files in flight are cancelled
-(the store rolls their write back) and stay queued for the next start.
+are persisted by ``retrievers.jobs.JobStore``; at shutdown, files in flight are cancelled (the
+store rolls their write back) and stay unfinished for the next start.
+
+On the embedded store this process is the only worker, so at start-up it resumes every
+unfinished file at once. Against a Qdrant server, replicas may share the jobs directory: each
+renews a lease on the files it runs, and every replica takes over files whose lease ran out
+(their worker died) within ``lease_s``, including its own previous run's after a restart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from api.services.uploads import ReadUpload, refusal
 from retrievers.base import DocumentStore
 from retrievers.ingestion import OnConflict, Stage, ingest_bytes
-from retrievers.jobs import Job, JobFile, JobStore
+from retrievers.jobs import ORPHAN_AGE_S, Job, JobFile, JobStore
 from routeur.settings import Settings
 
 log = logging.getLogger("routeur.jobs")
+LEASE_S = 60.0
+"""How long a file stays with a worker that stopped renewing its lease before another takes it."""
 
 
 class IngestionJobs:
-    def __init__(self, store: DocumentStore, jobs: JobStore, settings: Settings):
+    def __init__(self, store: DocumentStore, jobs: JobStore, settings: Settings, *, exclusive: bool, lease_s: float = LEASE_S):
         self._store = store
         self._jobs = jobs
         self._settings = settings
+        self._exclusive = exclusive
+        self.lease_s = lease_s
+        self.worker = uuid.uuid4().hex
         self._slots = asyncio.Semaphore(settings.ingest_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._active: set[tuple[str, int]] = set()
+        self._upkeep: asyncio.Task[None] | None = None
 
     @classmethod
     @asynccontextmanager
-    async def running(cls, store: DocumentStore, settings: Settings) -> AsyncIterator[IngestionJobs]:
-        """Open the job store, resume what a previous run left, and cancel what is in flight on exit."""
+    async def running(cls, store: DocumentStore, settings: Settings, *, lease_s: float = LEASE_S) -> AsyncIterator[IngestionJobs]:
+        """Open the job store, resume what was left unfinished, keep leases and take over dead
+        workers' files while open, and cancel what is in flight on exit."""
         async with JobStore.open(settings.data_dir / "jobs") as jobs:
-            runner = cls(store, jobs, settings)
+            runner = cls(store, jobs, settings, exclusive=settings.qdrant_url is None, lease_s=lease_s)
             await runner._resume()
+            runner._upkeep = asyncio.create_task(runner._keep_up(), name="ingestion-jobs-upkeep")
             try:
                 yield runner
             finally:
@@ -46,15 +60,29 @@ class IngestionJobs:
 
     async def _resume(self) -> None:
         pruned = await self._jobs.prune(self._settings.jobs_retention_s)
-        recovered = await self._jobs.recover()
-        pending = await self._jobs.pending()
-        if recovered.requeued or recovered.lost or pending:
-            log.warning(
-                "Ingestion jobs: %d file(s) resumed (%d were in flight), %d failed for lost bytes; %d old job(s) forgotten",
-                len(pending), recovered.requeued, recovered.lost, pruned,
-            )  # fmt: skip
-        for job, item in pending:
+        await self._jobs.remove_orphans(0 if self._exclusive else ORPHAN_AGE_S)
+        claimed = await self._take_over(everything=self._exclusive)
+        if claimed or pruned:
+            log.warning("Ingestion jobs: %d unfinished file(s) resumed; %d old job(s) forgotten", claimed, pruned)
+
+    async def _take_over(self, *, everything: bool = False) -> int:
+        found = await self._jobs.claim_expired(self.worker, self.lease_s, everything=everything)
+        if found.lost:
+            log.warning("Ingestion jobs: %d file(s) failed, their uploaded bytes were gone", found.lost)
+        for job, item in found.files:
             self._schedule(job, item)
+        return len(found.files)
+
+    async def _keep_up(self) -> None:
+        """Renew this worker's leases; take over files of workers that stopped renewing theirs."""
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            try:
+                await self._jobs.renew(self.worker, self.lease_s)
+                if claimed := await self._take_over():
+                    log.warning("Ingestion jobs: took over %d file(s) of a worker that stopped", claimed)
+            except Exception:
+                log.exception("Ingestion jobs: lease upkeep failed; retrying")
 
     async def submit(
         self,
@@ -70,8 +98,9 @@ class IngestionJobs:
         reading the request are in ``error`` from the start)."""
         failed = {i: (f.refused.message or "", f.refused.status_code) for i, f in enumerate(files) if f.refused is not None}
         job = await self._jobs.create(
-            project_id, [(f.filename, f.data) for f in files], owner=owner, on_conflict=on_conflict, title=title, url=url, failed=failed
-        )
+            project_id, [(f.filename, f.data) for f in files], owner=owner, on_conflict=on_conflict, title=title, url=url,
+            failed=failed, worker=self.worker, lease_s=self.lease_s,
+        )  # fmt: skip
         for item in job.files:
             if item.status == "queued":
                 self._schedule(job, item)
@@ -81,9 +110,18 @@ class IngestionJobs:
         return await self._jobs.get(project_id, job_id)
 
     def _schedule(self, job: Job, item: JobFile) -> None:
+        key = (job.id, item.position)
+        if key in self._active:
+            return
+        self._active.add(key)
         task = asyncio.create_task(self._run(job, item), name=f"ingest-{job.id}-{item.position}")
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._tasks.discard(finished)
+            self._active.discard(key)
+
+        task.add_done_callback(done)
 
     async def _run(self, job: Job, item: JobFile) -> None:
         async with self._slots:
@@ -123,6 +161,7 @@ class IngestionJobs:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
+        tasks = [*self._tasks, *([self._upkeep] if self._upkeep else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -39,10 +39,10 @@ async def test_bytes_are_kept_until_a_file_is_final_and_the_job_finishes_with_it
             await jobs.update(job.id, 0, "indexed", project_id="x")
 
 
-async def test_recovery_requeues_files_in_flight_and_fails_those_whose_bytes_are_gone(tmp_path):
+async def test_start_up_requeues_files_in_flight_and_fails_those_whose_bytes_are_gone(tmp_path):
     directory = tmp_path / "jobs"
     async with JobStore.open(directory) as jobs:
-        job = await jobs.create("p", [("a.md", b"a"), ("b.md", b"b"), ("c.md", b"c")], owner=None, on_conflict="replace")
+        job = await jobs.create("p", [("a.md", b"a"), ("b.md", b"b"), ("c.md", b"c")], owner=None, on_conflict="replace", worker="dead", lease_s=600)
         await jobs.update(job.id, 0, "embedding")
         await jobs.update(job.id, 1, "parsing")
         finished = await jobs.create("p", [("d.md", b"d")], owner=None, on_conflict="replace")
@@ -51,13 +51,15 @@ async def test_recovery_requeues_files_in_flight_and_fails_those_whose_bytes_are
     (directory / "0123orphan").mkdir()
     (directory / "0123orphan" / "00000.bin").write_bytes(b"x")
     async with JobStore.open(directory) as jobs:
-        recovered = await jobs.recover()
-        assert (recovered.requeued, recovered.lost) == (1, 1)
+        # A live lease is another worker's: not taken, unless this worker is the only one.
+        assert (await jobs.claim_expired("me", 60)).files == []
+        assert await jobs.remove_orphans() == 0 and (directory / "0123orphan").exists()
+        claimed = await jobs.claim_expired("me", 60, everything=True)
+        assert ([(j.id, f.position) for j, f in claimed.files], claimed.lost) == ([(job.id, 0), (job.id, 2)], 1)
         files = (await jobs.get("p", job.id)).files
         assert [f.status for f in files] == ["queued", "error", "queued"]
         assert "upload it again" in files[1].error and files[1].status_code == 500
-        assert not (directory / "0123orphan").exists()
-        assert [(j.id, f.position) for j, f in await jobs.pending()] == [(job.id, 0), (job.id, 2)]
+        assert await jobs.remove_orphans(0) == 1 and not (directory / "0123orphan").exists()
         assert await jobs.prune(0) == 1 and await jobs.get("p", finished.id) is None
         assert await jobs.get("p", job.id) is not None
 
@@ -84,7 +86,7 @@ async def test_files_move_queued_parsing_embedding_indexed_within_the_concurrenc
     try:
         async with JobStore.open(settings.data_dir / "jobs") as inner:
             jobs = _Recording(inner)
-            runner = IngestionJobs(store, jobs, settings)
+            runner = IngestionJobs(store, jobs, settings, exclusive=True)
             files = [ReadUpload(f"{w}.md", _doc(w)) for w in ("un", "deux", "trois")] + [ReadUpload("x.exe", b"MZ")]
             job = await runner.submit("p", files, owner="me", on_conflict="replace", title=None, url=None)
             await runner.idle()
@@ -128,5 +130,31 @@ async def test_shutdown_cancels_files_in_flight_and_the_next_start_finishes_them
             done = await runner.get("p", job.id)
         assert done.files[0].status == "indexed" and done.files[0].outcome == "created"
         assert (await store.get_file(project_id="p", file_id=file_id_for("p", "lent.md"))).chunks == done.files[0].chunks
+    finally:
+        store.close()
+
+
+async def test_a_replica_takes_over_the_files_of_one_that_stopped_renewing_its_lease(settings_factory):
+    global _GATE
+    settings = settings_factory("replicas", ingest_concurrency=1, qdrant_url="http://unused:6333")
+    store = EdgeDocumentStore(settings_factory("replica-store"), GatedEmbeddings(size=384), batch_size=1)
+    _GATE = asyncio.Event()
+    try:
+        async with IngestionJobs.running(store, settings, lease_s=0.6) as first:
+            job = await first.submit("p", [ReadUpload("repris.md", _doc("repris"))], owner=None, on_conflict="replace", title=None, url=None)
+            while (await first.get("p", job.id)).files[0].status != "embedding":
+                await asyncio.sleep(0.01)
+            async with IngestionJobs.running(store, settings, lease_s=0.6) as second:
+                await asyncio.sleep(1.0)
+                assert not second._tasks, "a live worker's file was taken"
+                # The first worker dies: its tasks stop and nobody renews its lease.
+                await first.close()
+                _GATE.set()
+                deadline = asyncio.get_running_loop().time() + 30
+                while (done := await second.get("p", job.id)).status != "done":
+                    assert asyncio.get_running_loop().time() < deadline, done
+                    await asyncio.sleep(0.05)
+        assert done.files[0].status == "indexed"
+        assert (await store.get_file(project_id="p", file_id=file_id_for("p", "repris.md"))).chunks == done.files[0].chunks
     finally:
         store.close()
