@@ -212,8 +212,8 @@ class JobStore:
                 for i, (name, data) in enumerate(files)
             ],
         )
-        await self._db.commit()
         await self._finish_if_done(job_id)
+        await self._db.commit()
         job = await self.get(project_id, job_id)
         assert job is not None
         return job
@@ -248,10 +248,11 @@ class JobStore:
             (status, *result.values(), now, job_id, position),
         )
         await self._db.execute("UPDATE jobs SET updated_at = ? WHERE id = ?", (now, job_id))
+        if status in FINAL:
+            await self._finish_if_done(job_id)  # in the same transaction: "done" always has finished_at
         await self._db.commit()
         if status in FINAL:
             await asyncio.to_thread(self._drop_blob, job_id, position)
-            await self._finish_if_done(job_id)
 
     async def _finish_if_done(self, job_id: str) -> None:
         await self._db.execute(
@@ -259,7 +260,6 @@ class JobStore:
             f"(SELECT 1 FROM job_files WHERE job_id = ? AND status NOT IN {FINAL})",
             (job_id, job_id),
         )
-        await self._db.commit()
 
     async def pending(self, *, expired_only: bool = False) -> list[tuple[Job, JobFile]]:
         """Files not final yet (only those whose lease ran out, with ``expired_only``), oldest
