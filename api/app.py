@@ -1,8 +1,8 @@
 """The Litestar application: routes, auth, rate limiting, error envelope, and what handlers
 depend on, opened for the app's lifetime and injected one by one: ``settings``, ``store``,
 ``models``, ``run_dependencies`` (the three together, for agent runs), ``checkpointer``,
-``conversations`` (sessions metadata), ``turn_locks``, ``uploads``, ``graphs`` and
-``token_issuer``."""
+``conversations`` (sessions metadata), ``turn_locks``, ``uploads``, ``jobs`` (background
+ingestion, on this process's store), ``graphs`` and ``token_issuer``."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from api.routes.auth import AuthController
 from api.routes.catalog import CatalogController
 from api.routes.chat import ChatController
 from api.routes.completion import CompletionController
-from api.routes.documents import DocumentsController
+from api.routes.documents import DocumentsController, IngestionJobsController
 from api.routes.feedback import FeedbackController
 from api.routes.health import HealthController
 from api.routes.search import SearchController
@@ -36,6 +36,7 @@ from api.routes.upload_sessions import UploadSessionsController
 from api.routes.web import swagger_plugin, web_routes
 from api.security import schema_not_found_as_envelope, security_headers
 from api.services.graphs import AgentGraphs, app_version
+from api.services.jobs import IngestionJobs
 from api.services.turn_locks import TurnLocks, build_turn_locks
 from api.sessions import open_checkpointer
 from api.throttle import LoginThrottle
@@ -80,12 +81,14 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
                 open_checkpointer(settings) as checkpointer,
                 ConversationStore.open(settings) as conversations,
                 UploadSessionStore.open(settings.data_dir / "uploads.sqlite") as uploads,
+                IngestionJobs.running(store, settings) as jobs,
             ):
                 app.state.conversations = conversations
                 app.state.turn_locks = build_turn_locks(settings)
                 app.state.run_dependencies = RunDependencies(settings=settings, store=store, models=models)
                 app.state.checkpointer = checkpointer
                 app.state.uploads = uploads
+                app.state.jobs = jobs
                 app.state.graphs = AgentGraphs(checkpointer)
                 yield
         finally:
@@ -101,6 +104,7 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
             SessionsController,
             FeedbackController,
             DocumentsController,
+            IngestionJobsController,
             UploadSessionsController,
             SearchController,
             *web_routes(),
@@ -114,6 +118,7 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
             "conversations": Provide(provide_conversations, sync_to_thread=False),
             "turn_locks": Provide(provide_turn_locks, sync_to_thread=False),
             "uploads": Provide(provide_uploads, sync_to_thread=False),
+            "jobs": Provide(provide_jobs, sync_to_thread=False),
             "graphs": Provide(provide_graphs, sync_to_thread=False),
             "token_issuer": Provide(lambda: issuer, sync_to_thread=False),
             "login_throttle": Provide(lambda: login_throttle, sync_to_thread=False),
@@ -161,6 +166,10 @@ def provide_turn_locks(state: State) -> TurnLocks:
 
 def provide_uploads(state: State) -> UploadSessionStore:
     return state.uploads
+
+
+def provide_jobs(state: State) -> IngestionJobs:
+    return state.jobs
 
 
 def provide_graphs(state: State) -> AgentGraphs:

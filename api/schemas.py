@@ -214,6 +214,9 @@ def check_source_url(url: str | None) -> str | None:
 
 
 class FileResult(msgspec.Struct):
+    """One file of a synchronous upload. ``outcome``: ``created``, ``replaced`` (the previous
+    version had ``previous_chunks``) or ``unchanged`` (same bytes: nothing parsed or embedded)."""
+
     filename: str
     status: str
     file_id: str | None = None
@@ -222,6 +225,11 @@ class FileResult(msgspec.Struct):
     chunks: int = 0
     status_code: int = 201
     message: str | None = None
+    outcome: Literal["created", "replaced", "unchanged"] | None = None
+    previous_chunks: int | None = None
+    version: int | None = None
+    size: int | None = None
+    sha256: str | None = None
 
 
 class UploadResponse(msgspec.Struct):
@@ -230,12 +238,19 @@ class UploadResponse(msgspec.Struct):
 
 
 class DocumentInfo(msgspec.Struct):
+    """A stored document; ``filename``, ``size`` (bytes), ``sha256`` and ``version`` (1, then one
+    more per replacement) are null for documents stored before they were recorded."""
+
     id: str
     file_id: str
     title: str
     url: str | None
     chunks: int
     created_at: str
+    filename: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    version: int | None = None
 
 
 class DocumentPage(msgspec.Struct):
@@ -249,6 +264,40 @@ class Deleted(msgspec.Struct):
     file_id: str
     deleted: bool
     chunks: int
+
+
+class JobFileInfo(msgspec.Struct):
+    """One file of an ingestion job: ``queued``, ``parsing``, ``embedding``, then ``indexed``
+    (with its ``outcome``) or ``error`` (with ``error``, the reason, and ``status_code``)."""
+
+    filename: str
+    status: Literal["queued", "parsing", "embedding", "indexed", "error"]
+    size: int
+    file_id: str | None = None
+    title: str | None = None
+    chunks: int = 0
+    outcome: Literal["created", "replaced", "unchanged"] | None = None
+    previous_chunks: int | None = None
+    version: int | None = None
+    sha256: str | None = None
+    error: str | None = None
+    status_code: int | None = None
+    updated_at: str = ""
+
+
+class JobDetails(msgspec.Struct):
+    """An ingestion job: ``queued`` (no file started), ``running``, or ``done`` (every file
+    ``indexed`` or ``error``)."""
+
+    id: str
+    project_id: str
+    status: Literal["queued", "running", "done"]
+    created_at: str
+    updated_at: str
+    finished_at: str | None
+    on_conflict: str
+    files: list[JobFileInfo]
+    counts: dict[str, int]
 
 
 # -- upload sessions ------------------------------------------------------------------

@@ -58,6 +58,18 @@ class Hit(TypedDict):
 
 
 @dataclass(frozen=True)
+class SourceFile:
+    """What a stored version was made from, kept with its chunks so it changes with them at once:
+    the uploaded name, its size and SHA-256 (an identical re-upload is recognised without parsing),
+    and the version number (1, then one more per replacement)."""
+
+    filename: str
+    size: int
+    sha256: str
+    version: int = 1
+
+
+@dataclass(frozen=True)
 class FileInfo:
     file_id: str
     project_id: str
@@ -65,6 +77,8 @@ class FileInfo:
     url: str | None
     chunks: int
     created_at: str
+    source: SourceFile | None = None
+    """None for files written without it (before it was recorded)."""
 
 
 class StoreUnavailableError(RuntimeError):
@@ -82,9 +96,11 @@ class DocumentStore(Protocol):
         url: str | None,
         chunks: Sequence[Chunk],
         progress: Callable[[int], None] | None = None,
+        source: SourceFile | None = None,
     ) -> int:
         """Write all chunks of one file, replacing any earlier version at once (a failed write
-        leaves it whole); returns the chunk count. ``progress`` gets the chunks each batch wrote."""
+        leaves it whole); returns the chunk count. ``progress`` gets the chunks each batch wrote;
+        ``source`` is stored with the version and read back by ``list_files``/``get_file``."""
         ...
 
     async def delete_file(self, *, project_id: str, file_id: str) -> int:

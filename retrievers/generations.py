@@ -22,11 +22,12 @@ import anyio
 import anyio.to_thread
 from langchain_core.embeddings import Embeddings
 
-from retrievers.base import Chunk, FileInfo, Hit, SearchMode, StoreUnavailableError
+from retrievers.base import Chunk, FileInfo, Hit, SearchMode, SourceFile, StoreUnavailableError
 from retrievers.embeddings import embeddings_slug
 from retrievers.schema import (
     COMMITTING,
     STAGED,
+    FILE_FIELDS,
     FileTally,
     chunk_payload,
     content_hash,
@@ -187,6 +188,7 @@ class GenerationalStore:
         url: str | None,
         chunks: Sequence[Chunk],
         progress: ProgressCallback | None = None,
+        source: SourceFile | None = None,
     ) -> int:
         """Stage the new version, then publish it at once; an unchanged file is left as it is.
 
@@ -197,7 +199,7 @@ class GenerationalStore:
         if not chunks:
             raise ValueError("A file needs at least one chunk")
         await self._ready()
-        generation = content_hash(title, url, chunks)
+        generation = content_hash(title, url, chunks, source)
         async with self._file_lock(project_id, file_id):
             published = Selector(project_id, [file_id], equals={"ingest_id": generation})
             if await self._run(self._engine_count, published):  # a published generation is whole
@@ -205,7 +207,7 @@ class GenerationalStore:
                     progress(len(chunks))
                 return len(chunks)
             try:
-                await self._stage(project_id, file_id, title, url, chunks, generation, progress)
+                await self._stage(project_id, file_id, title, url, chunks, generation, progress, source)
             except BaseException:
                 with anyio.CancelScope(shield=True):
                     await self._discard(project_id, file_id, generation)
@@ -223,6 +225,7 @@ class GenerationalStore:
         chunks: Sequence[Chunk],
         generation: str,
         progress: ProgressCallback | None,
+        source: SourceFile | None = None,
     ) -> None:
         """Embed in batches of similar length (less padding), write each batch as staged."""
         created_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -245,6 +248,7 @@ class GenerationalStore:
                         chunk=chunks[i],
                         created_at=created_at,
                         ingest_id=generation,
+                        source=source,
                     ),
                 )
                 for i, vector in zip(batch, dense, strict=True)
@@ -317,7 +321,7 @@ class GenerationalStore:
 
     def _files(self, selector: Selector) -> list[FileInfo]:
         tally = FileTally()
-        for payload in self._engine_scroll(selector, ["project_id", "file_id", "title", "url", "created_at"]):
+        for payload in self._engine_scroll(selector, FILE_FIELDS):
             tally.add(payload)
         return tally.files()
 

@@ -1,23 +1,31 @@
 """Ingestion — load → chunk → embed → upsert — the one path shared by the CLI and the upload API.
 
 A file's id derives from its project and name only, so ingesting the same name again replaces the
-earlier version instead of adding a duplicate.
+earlier version instead of adding a duplicate. Each version keeps its source's name, size, SHA-256
+and version number, so a re-upload says what it did: ``created``, ``replaced`` (the previous
+version's chunk count given) or ``unchanged`` (same bytes: neither parsed nor embedded again).
+What happens to a name already taken is the caller's choice (``OnConflict``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
 import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
+from typing import Literal
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from retrievers.base import Chunk, DocumentStore
+from retrievers.base import Chunk, DocumentStore, FileInfo, SourceFile
 from retrievers.chunking import chunk_document
 from retrievers.loaders import (
     SUPPORTED_EXTENSIONS,
@@ -50,6 +58,19 @@ MARKDOWN_SEPARATORS = [
 ]
 _HEADING_ONLY = re.compile(r"^(?:#{1,6} [^\n]*\n*)+$")
 
+OnConflict = Literal["replace", "reject", "rename"]
+"""What an upload under a name the project already holds does with different content:
+``replace`` the stored version (the default), ``reject`` it (``NameTakenError``), or ``rename``
+the new file ``name (2).ext``, the first free name. The same bytes are ``unchanged`` whatever
+the choice, so retrying an upload is always safe."""
+Outcome = Literal["created", "replaced", "unchanged"]
+Stage = Literal["parsing", "embedding"]
+MAX_RENAMES = 1000
+
+
+class NameTakenError(Exception):
+    """``on_conflict="reject"``: the project already holds other content under this name."""
+
 
 @dataclass(frozen=True)
 class IngestResult:
@@ -59,6 +80,10 @@ class IngestResult:
     chunks: int
     seconds: float
     filename: str = ""
+    outcome: Outcome = "created"
+    previous_chunks: int | None = None
+    """The chunk count of the version this one replaced (``replaced`` only)."""
+    source: SourceFile | None = None
 
 
 @dataclass
@@ -142,6 +167,49 @@ def prepare(filename: str, data: bytes, settings: Settings | None = None) -> tup
     return document, chunks
 
 
+_name_locks: weakref.WeakValueDictionary[tuple[int, str, str], asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+@asynccontextmanager
+async def _name_lock(store: DocumentStore, project_id: str, file_id: str) -> AsyncIterator[None]:
+    """One decision-and-write per name at a time in this process: two uploads of one name
+    would otherwise both read version n and both write n + 1 (or both take one free name)."""
+    key = (id(store), project_id, file_id)
+    lock = _name_locks.get(key)
+    if lock is None:
+        lock = _name_locks[key] = asyncio.Lock()
+    async with lock:
+        yield
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def renamed(filename: str, n: int) -> str:
+    """``guide.pdf`` → ``guide (2).pdf``; the folder part of a path stays as it is."""
+    path = PurePath(filename)
+    return path.with_name(f"{path.stem} ({n}){path.suffix}").as_posix()
+
+
+def is_unchanged(existing: FileInfo, sha256: str, title: str | None, url: str | None) -> bool:
+    """Same bytes, and no new title or URL asked for: the stored version already is this file."""
+    return (
+        existing.source is not None
+        and existing.source.sha256 == sha256
+        and title in (None, existing.title)
+        and url in (None, existing.url)
+    )
+
+
+def next_version(existing: FileInfo | None) -> int:
+    """1 for a new file, one more than the stored version's otherwise (a version stored before
+    they were numbered counts as 1)."""
+    if existing is None:
+        return 1
+    return (existing.source.version if existing.source else 1) + 1
+
+
 async def ingest_bytes(
     store: DocumentStore,
     *,
@@ -152,16 +220,49 @@ async def ingest_bytes(
     url: str | None = None,
     settings: Settings | None = None,
     progress: Callable[[int], None] | None = None,
+    on_conflict: OnConflict = "replace",
+    on_stage: Callable[[Stage], Awaitable[None]] | None = None,
 ) -> IngestResult:
-    """Load, chunk and store one file under ``file_id_for(project_id, filename)``.
+    """Load, chunk and store one file under ``file_id_for(project_id, filename)`` (another name
+    when ``on_conflict="rename"`` finds it taken), telling what it did (``IngestResult.outcome``).
 
-    Raises ``UnsupportedFileTypeError`` or ``EmptyDocumentError`` before touching the store.
+    Raises ``UnsupportedFileTypeError``, ``EmptyDocumentError``, ... or ``NameTakenError`` before
+    touching the store. ``on_stage`` is awaited as parsing, then embedding, starts.
     """
     started = time.perf_counter()
-    prepared = await asyncio.to_thread(prepare, filename, data, settings)
-    return await store_prepared(
-        store, prepared, project_id=project_id, filename=filename, title=title, url=url, started=started, progress=progress
-    )
+    sha256 = sha256_of(data)
+    for attempt in range(1, MAX_RENAMES + 1):
+        name = filename if attempt == 1 else renamed(filename, attempt)
+        file_id = file_id_for(project_id, name)
+        async with _name_lock(store, project_id, file_id):
+            existing = await store.get_file(project_id=project_id, file_id=file_id)
+            if existing is not None and is_unchanged(existing, sha256, title, url):
+                if progress:
+                    progress(existing.chunks)
+                return IngestResult(
+                    file_id, existing.title, existing.url, existing.chunks, time.perf_counter() - started, name,
+                    outcome="unchanged", source=existing.source,
+                )  # fmt: skip
+            if existing is not None and on_conflict == "reject":
+                raise NameTakenError(
+                    f"'{name}' already exists in project '{project_id}' with other content: upload with "
+                    "on_conflict=replace to replace it or on_conflict=rename to keep both"
+                )
+            if existing is not None and on_conflict == "rename":
+                continue
+            if on_stage:
+                await on_stage("parsing")
+            prepared = await asyncio.to_thread(prepare, name, data, settings)
+            if on_stage:
+                await on_stage("embedding")
+            result = await store_prepared(
+                store, prepared, project_id=project_id, filename=name, title=title, url=url, started=started,
+                progress=progress, source=SourceFile(name, len(data), sha256, next_version(existing)),
+            )  # fmt: skip
+            if existing is None:
+                return result
+            return dataclasses.replace(result, outcome="replaced", previous_chunks=existing.chunks)
+    raise NameTakenError(f"No free name for '{filename}' after {MAX_RENAMES} attempts in project '{project_id}'")
 
 
 async def store_prepared(
@@ -174,6 +275,7 @@ async def store_prepared(
     url: str | None,
     started: float,
     progress: Callable[[int], None] | None = None,
+    source: SourceFile | None = None,
 ) -> IngestResult:
     document, chunks = prepared
     file_id = file_id_for(project_id, filename)
@@ -185,8 +287,9 @@ async def store_prepared(
         url=url,
         chunks=chunks,
         progress=progress,
+        source=source,
     )
-    return IngestResult(file_id, final_title, url, count, time.perf_counter() - started, filename)
+    return IngestResult(file_id, final_title, url, count, time.perf_counter() - started, filename, source=source)
 
 
 def expand_paths(paths: Iterable[Path]) -> list[tuple[Path, str]]:
@@ -219,8 +322,9 @@ async def ingest_paths(
     of files and one of chunks.
 
     The next file is parsed in a worker thread while the current one is embedded, so the model
-    never waits for a parser. A file that cannot be read is recorded in ``report.failed`` and
-    the others go on; a store failure stops the run.
+    never waits for a parser. A file whose stored version has the same bytes is left
+    ``unchanged``; one that cannot be read is recorded in ``report.failed`` and the others go
+    on; a store failure stops the run.
     """
     from tqdm import tqdm
 
@@ -233,9 +337,13 @@ async def ingest_paths(
         raise ValueError("A title or URL applies to a single file")
     report = IngestReport()
 
+    def read_and_prepare(path: Path, name: str) -> tuple[bytes, tuple[LoadedDocument, list[Chunk]]]:
+        data = path.read_bytes()
+        return data, prepare(name, data, settings)
+
     def parse(index: int) -> asyncio.Future:
         path, name = files[index]
-        return asyncio.ensure_future(asyncio.to_thread(lambda: prepare(name, path.read_bytes(), settings)))
+        return asyncio.ensure_future(asyncio.to_thread(read_and_prepare, path, name))
 
     with (
         tqdm(total=len(files), desc="Ingesting", unit="file", disable=not progress, position=0) as files_bar,
@@ -248,17 +356,31 @@ async def ingest_paths(
                 files_bar.set_postfix_str(name, refresh=False)
                 current, upcoming = upcoming, parse(index + 1) if index + 1 < len(files) else None
                 try:
-                    prepared = await current
+                    data, prepared = await current
                 except (UnsupportedFileTypeError, EmptyDocumentError, DocumentTooLargeError, SuspiciousArchiveError) as exc:
                     report.failed[name] = str(exc)
                     log.warning("Skipped %s: %s", name, exc)
                     files_bar.update(1)
                     continue
                 chunks_bar.total = (chunks_bar.total or 0) + len(prepared[1])
-                result = await store_prepared(
-                    store, prepared, project_id=project_id, filename=name, title=title, url=url,
-                    started=file_started, progress=chunks_bar.update,
-                )  # fmt: skip
+                sha256 = sha256_of(data)
+                file_id = file_id_for(project_id, name)
+                async with _name_lock(store, project_id, file_id):
+                    existing = await store.get_file(project_id=project_id, file_id=file_id)
+                    if existing is not None and is_unchanged(existing, sha256, title, url):
+                        chunks_bar.update(len(prepared[1]))
+                        result = IngestResult(
+                            file_id, existing.title, existing.url, existing.chunks, time.perf_counter() - file_started, name,
+                            outcome="unchanged", source=existing.source,
+                        )  # fmt: skip
+                    else:
+                        result = await store_prepared(
+                            store, prepared, project_id=project_id, filename=name, title=title, url=url,
+                            started=file_started, progress=chunks_bar.update,
+                            source=SourceFile(name, len(data), sha256, next_version(existing)),
+                        )  # fmt: skip
+                        if existing is not None:
+                            result = dataclasses.replace(result, outcome="replaced", previous_chunks=existing.chunks)
                 report.results.append(result)
                 files_bar.update(1)
         finally:

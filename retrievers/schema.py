@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from retrievers.base import Chunk, FileInfo, Hit
+from retrievers.base import Chunk, FileInfo, Hit, SourceFile
 
 DENSE = "dense"
 SPARSE = "sparse"
@@ -32,12 +32,27 @@ STAGED = "\x00staged"
 COMMITTING = "\x00committing"
 """Tenant key of commit markers: a generation decided to replace its file's current version."""
 INDEXED_FIELDS = ("project_id", "file_id", "ingest_id")
-FILE_FIELDS = ["project_id", "file_id", "title", "url", "created_at"]
+FILE_FIELDS = ["project_id", "file_id", "title", "url", "created_at", "source"]
 
 
-def content_hash(title: str, url: str | None, chunks: Sequence[Chunk]) -> str:
-    parts = [[c.text, c.section, c.page] for c in chunks]
-    return hashlib.sha256(json.dumps([title, url, parts], ensure_ascii=False).encode()).hexdigest()[:32]
+def content_hash(title: str, url: str | None, chunks: Sequence[Chunk], source: SourceFile | None = None) -> str:
+    """The generation of a version; its source description is part of it (without one, the
+    digest is the one earlier versions were written under)."""
+    parts: list[Any] = [title, url, [[c.text, c.section, c.page] for c in chunks]]
+    if source is not None:
+        parts.append(source_payload(source))
+    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()[:32]
+
+
+def source_payload(source: SourceFile) -> dict[str, Any]:
+    return {"filename": source.filename, "size": source.size, "sha256": source.sha256, "version": source.version}
+
+
+def source_from(payload: dict[str, Any]) -> SourceFile | None:
+    value = payload.get("source")
+    if not isinstance(value, dict):
+        return None
+    return SourceFile(value["filename"], int(value["size"]), value["sha256"], int(value.get("version", 1)))
 
 
 def point_id(project_id: str, file_id: str, ingest_id: str, chunk_index: int) -> str:
@@ -64,9 +79,10 @@ def chunk_payload(
     chunk: Chunk,
     created_at: str,
     ingest_id: str,
+    source: SourceFile | None = None,
 ) -> dict[str, Any]:
     """A staged chunk: ``staged_for`` keeps the project it is published to."""
-    return {
+    payload = {
         "project_id": STAGED,
         "staged_for": project_id,
         "file_id": file_id,
@@ -80,6 +96,9 @@ def chunk_payload(
         "ingest_id": ingest_id,
         "content_hash": ingest_id,
     }
+    if source is not None:
+        payload["source"] = source_payload(source)
+    return payload
 
 
 def hit(point_id_: object, score: float, payload: dict[str, Any]) -> Hit:
@@ -119,6 +138,7 @@ class FileTally:
                 url=payload.get("url"),
                 chunks=self.chunks[file_id],
                 created_at=payload.get("created_at", ""),
+                source=source_from(payload),
             )
             for file_id, payload in self.latest.items()
         ]

@@ -44,12 +44,15 @@ from routeur.client_types import (
     AuthenticationError,
     BadRequestError,
     ChatAnswer,
+    ConflictError,
     ChatOptions,
     Completion,
     CompletionOptions,
     Document,
     DocumentPage,
     Health,
+    IngestionJob,
+    JobFile,
     ModelInfo,
     NotFoundError,
     PayloadTooLargeError,
@@ -71,13 +74,14 @@ from routeur.client_types import (
     UploadSession,
     Usage,
     convert,
+    error_for_status,
     error_from_response,
     retry_after_seconds,
 )
 
 __all__ = [
     "AgentInfo", "AsyncRouteurClient", "AuthenticationError", "BadRequestError", "ChatAnswer", "ChatOptions", "Completion",
-    "CompletionOptions",
+    "CompletionOptions", "ConflictError", "IngestionJob", "JobFile",
     "Document", "DocumentPage", "Health", "ModelInfo", "NotFoundError", "PayloadTooLargeError",
     "PermissionDeniedError", "RateLimitError", "Readiness", "RouteurClient", "RouteurConnectionError",
     "RouteurError", "RouteurTimeoutError", "SearchHit", "SearchResult", "ServerError", "Source", "StreamEvent",
@@ -310,15 +314,63 @@ class AsyncRouteurClient:
 
     # -- documents, upload sessions, search --------------------------------------------------
 
-    async def _upload(self, path: str, files: FileInput | Sequence[FileInput], title: str | None, url: str | None) -> UploadResult:
-        return convert(await self._json("POST", path, files=_file_list(files), data=_fields(title=title, url=url)), UploadResult)
+    async def _upload(
+        self, path: str, files: FileInput | Sequence[FileInput], title: str | None, url: str | None, **params: Any
+    ) -> UploadResult:
+        response = await self._send("POST", path, files=_file_list(files), data=_fields(title=title, url=url), params=_fields(**params))
+        if response.status_code != 202:
+            return convert(response.json(), UploadResult)
+        job = await self.wait_for_job(convert(response.json(), IngestionJob))
+        result = UploadResult(project_id=job.project_id, files=[f.as_uploaded(url) for f in job.files])
+        if result.files and not any(f.ok for f in result.files):
+            first = result.files[0]
+            raise error_for_status(first.status_code, first.message or "No file could be ingested")
+        return result
 
     async def upload_documents(
-        self, project_id: str, files: FileInput | Sequence[FileInput], *, title: str | None = None, url: str | None = None
+        self,
+        project_id: str,
+        files: FileInput | Sequence[FileInput],
+        *,
+        title: str | None = None,
+        url: str | None = None,
+        on_conflict: str | None = None,
     ) -> UploadResult:
-        """Upload and ingest one file or several (paths or ``(name, bytes)``). Each file has its
-        own status; the call raises only when no file could be ingested."""
-        return await self._upload(f"/projects/{_segment(project_id)}/documents", files, title, url)
+        """Upload and ingest one file or several (paths or ``(name, bytes)``), returning once they
+        are stored (a batch the server runs as a background job is polled until done). Each file
+        has its own status and ``outcome``; the call raises only when no file could be ingested.
+        ``on_conflict``: "replace" (the server's default), "reject" or "rename"."""
+        return await self._upload(f"/projects/{_segment(project_id)}/documents", files, title, url, on_conflict=on_conflict)
+
+    async def submit_documents(
+        self,
+        project_id: str,
+        files: FileInput | Sequence[FileInput],
+        *,
+        title: str | None = None,
+        url: str | None = None,
+        on_conflict: str | None = None,
+    ) -> IngestionJob:
+        """Queue files as a background ingestion job and return at once; follow it with
+        ``get_job`` or ``wait_for_job``."""
+        path = f"/projects/{_segment(project_id)}/documents"
+        params = _fields(on_conflict=on_conflict, background="true")
+        response = await self._send("POST", path, files=_file_list(files), data=_fields(title=title, url=url), params=params)
+        return convert(response.json(), IngestionJob)
+
+    async def get_job(self, project_id: str, job_id: str) -> IngestionJob:
+        return convert(await self._json("GET", f"/projects/{_segment(project_id)}/jobs/{_segment(job_id)}"), IngestionJob)
+
+    async def wait_for_job(self, job: IngestionJob, *, poll_s: float = 0.5, timeout_s: float | None = None) -> IngestionJob:
+        """Poll until every file of the job is ``indexed`` or ``error``; ``RouteurTimeoutError``
+        after ``timeout_s`` (the job goes on on the server)."""
+        deadline = None if timeout_s is None else asyncio.get_running_loop().time() + timeout_s
+        while not job.done:
+            if deadline is not None and asyncio.get_running_loop().time() > deadline:
+                raise RouteurTimeoutError(f"Ingestion job {job.id} not done after {timeout_s} s (it goes on on the server)")
+            await asyncio.sleep(poll_s)
+            job = await self.get_job(job.project_id, job.id)
+        return job
 
     async def list_documents(self, project_id: str, *, page: int = 1, page_size: int = 50) -> DocumentPage:
         path = f"/projects/{_segment(project_id)}/documents"

@@ -51,6 +51,10 @@ class UnsupportedMediaTypeError(RouteurError):
     """415: a file type the server cannot ingest."""
 
 
+class ConflictError(RouteurError):
+    """409: the name is taken (``on_conflict="reject"``), a turn is running, or the session is closed."""
+
+
 class RateLimitError(RouteurError):
     """429 after the client's retries; ``retry_after`` is the server's advice in seconds."""
 
@@ -76,6 +80,7 @@ _BY_STATUS: dict[int, type[RouteurError]] = {
     401: AuthenticationError,
     403: PermissionDeniedError,
     404: NotFoundError,
+    409: ConflictError,
     413: PayloadTooLargeError,
     415: UnsupportedMediaTypeError,
     429: RateLimitError,
@@ -227,11 +232,18 @@ class SearchResult(_Result):
 
 
 class Document(_Result):
+    """A stored document; ``filename``, ``size``, ``sha256`` and ``version`` are None for
+    documents stored before the server recorded them."""
+
     file_id: str
     title: str
     url: str | None
     chunks: int
     created_at: str
+    filename: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    version: int | None = None
 
 
 class DocumentPage(_Result):
@@ -246,7 +258,9 @@ class DocumentPage(_Result):
 
 
 class UploadedFile(_Result):
-    """One file of an upload: ``status`` is "ingested" or "error" (then ``message`` says why)."""
+    """One file of an upload: ``status`` is "ingested" or "error" (then ``message`` says why);
+    ``outcome`` is "created", "replaced" (``previous_chunks`` had the old version) or
+    "unchanged" (same bytes: nothing re-embedded)."""
 
     filename: str
     status: str
@@ -256,6 +270,11 @@ class UploadedFile(_Result):
     chunks: int = 0
     status_code: int = 201
     message: str | None = None
+    outcome: str | None = None
+    previous_chunks: int | None = None
+    version: int | None = None
+    size: int | None = None
+    sha256: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -271,6 +290,55 @@ class UploadResult(_Result):
     @property
     def failed(self) -> list[UploadedFile]:
         return [f for f in self.files if not f.ok]
+
+
+class JobFile(_Result):
+    """One file of an ingestion job: ``queued``, ``parsing``, ``embedding``, then ``indexed`` or
+    ``error`` (``error`` says why, ``status_code`` as a synchronous upload would have answered)."""
+
+    filename: str
+    status: str
+    size: int
+    file_id: str | None = None
+    title: str | None = None
+    chunks: int = 0
+    outcome: str | None = None
+    previous_chunks: int | None = None
+    version: int | None = None
+    sha256: str | None = None
+    error: str | None = None
+    status_code: int | None = None
+
+    def as_uploaded(self, url: str | None = None) -> UploadedFile:
+        ok = self.status == "indexed"
+        return UploadedFile(
+            filename=self.filename, status="ingested" if ok else "error", file_id=self.file_id, title=self.title, url=url,
+            chunks=self.chunks, status_code=self.status_code or (201 if ok else 500), message=self.error, outcome=self.outcome,
+            previous_chunks=self.previous_chunks, version=self.version, size=self.size, sha256=self.sha256,
+        )  # fmt: skip
+
+
+class IngestionJob(_Result):
+    """A background upload (the server answered 202): poll it until ``done``."""
+
+    id: str
+    project_id: str
+    status: str
+    created_at: str
+    updated_at: str
+    files: list[JobFile]
+    counts: dict[str, int] = {}
+    finished_at: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status == "done"
+
+
+def error_for_status(code: int, message: str) -> RouteurError:
+    """The typed error a response with this status would have raised."""
+    kind = _BY_STATUS.get(code) or (ServerError if code >= 500 else RouteurError)
+    return kind(message, status_code=code)
 
 
 class SessionFile(_Result):

@@ -1,6 +1,8 @@
 """``/projects/{project_id}/upload-sessions``: open a session, add files to it over several
 requests, read what became of each file, delete the session with its documents (several requests, one session to review or undo);
-``/deactivate`` closes the caller's open sessions (they keep their documents, take no more files)."""
+``/deactivate`` closes the caller's open sessions (they keep their documents, take no more files).
+Files added to a session are ingested before the answer (one request per file or a few keeps
+each short); ``on_conflict`` works as on the documents route."""
 
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from api.auth import Principal, project_scope_guard
 from api.disconnect import unless_disconnected
 from api.errors import ERROR_RESPONSES
 from api.schemas import SessionDeleted, SessionDetails, SessionFile, SessionsDeactivated, UploadForm, UploadResponse
-from api.services.uploads import batch_response, ingest_upload
+from api.routes.documents import ConflictChoice
+from api.services.uploads import batch_response, ingest_upload, read_upload
 from retrievers.base import DocumentStore
 from retrievers.uploads import UploadSession, UploadSessionStore, uploaded
 from routeur.settings import Settings
@@ -58,15 +61,19 @@ class UploadSessionsController(Controller):
         uploads: UploadSessionStore,
         data: Annotated[UploadForm, Body(media_type=RequestEncodingType.MULTI_PART)],
         request: Request[Any, Any, Any],
+        on_conflict: ConflictChoice = "replace",
     ) -> Response[UploadResponse]:
         if not (await self._session(uploads, project_id, session_id)).active:
             raise HTTPException(status_code=409, detail=f"Upload session '{session_id}' is deactivated: open a new one")
         results = []
         for upload in data.uploads():
-            result = await unless_disconnected(request, ingest_upload(store, settings, project_id, upload, data.title, data.url))
+            read = await read_upload(upload, settings)
+            result = await unless_disconnected(request, ingest_upload(store, settings, project_id, read, data.title, data.url, on_conflict))
+            # A file left unchanged was there before the session: deleting the session keeps it.
+            status = "unchanged" if result.outcome == "unchanged" else result.status
             await uploads.record(
                 session_id,
-                uploaded(result.filename, file_id=result.file_id, title=result.title, chunks=result.chunks, status=result.status, error=result.message),
+                uploaded(result.filename, file_id=result.file_id, title=result.title, chunks=result.chunks, status=status, error=result.message),
             )
             results.append(result)
         return batch_response(project_id, results)

@@ -161,16 +161,27 @@ async function upload(event) {
   for (const file of files) form.append("files", file, file.name);
   $("upload-button").disabled = true;
   status.textContent = t("uploading");
-  try {
-    const result = await api.json(`/projects/${encodeURIComponent(project())}/documents`, { method: "POST", body: form });
-    status.replaceChildren(
-      ...result.files.map((f) =>
-        el("span", {
-          class: f.status === "error" ? "error line" : "line",
-          text: f.status === "error" ? t("uploadFailed", { name: f.filename, message: f.message }) : t("uploaded", { name: f.filename, n: f.chunks }),
-        }),
-      ),
+  const lines = (items) =>
+    items.map((f) =>
+      el("span", {
+        class: f.status === "error" ? "error line" : "line",
+        text:
+          f.status === "error"
+            ? t("uploadFailed", { name: f.filename, message: f.message || f.error })
+            : f.status === "ingested" || f.status === "indexed"
+              ? t("uploaded", { name: f.filename, n: f.chunks })
+              : `${f.filename} : ${f.status}…`,
+      }),
     );
+  try {
+    let result = await api.json(`/projects/${encodeURIComponent(project())}/documents`, { method: "POST", body: form });
+    // Several or large files come back as a background job (202): follow it until every file is done.
+    while (result.counts && result.status !== "done") {
+      status.replaceChildren(...lines(result.files));
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      result = await api.json(`/projects/${encodeURIComponent(project())}/jobs/${encodeURIComponent(result.id)}`);
+    }
+    status.replaceChildren(...lines(result.files));
     $("upload-input").value = "";
   } catch (error) {
     if (error instanceof ApiError && error.status === 401 && !api.open) return showLogin(t("sessionExpired"));

@@ -53,7 +53,7 @@ async def corpus(app_client, tokens):
     ids: dict[str, set[str]] = {"alpha": set(), "beta": set()}
     for project in ("alpha", "beta"):
         files = [("files", (f"{topic}-{n}.md", _doc(project, topic, n))) for topic in TOPICS for n in range(2)]
-        response = await app_client.post(f"/projects/{project}/documents", headers=tokens[project], files=files)
+        response = await app_client.post(f"/projects/{project}/documents", headers=tokens[project], files=files, params={"background": "false"})
         assert response.status_code == 201
         ids[project] = {f["file_id"] for f in response.json()["files"]}
     assert len(ids["alpha"]) == len(ids["beta"]) == 2 * len(TOPICS)
@@ -106,7 +106,7 @@ async def test_a_request_without_a_file_is_a_400(app_client, tokens):
 
 async def test_a_bad_file_in_a_batch_keeps_the_good_ones(app_client, tokens):
     files = [("files", ("bon.md", b"# Bon\n\nLe mot magique est tournesol.")), ("files", ("mauvais.exe", b"MZ..."))]
-    response = await app_client.post("/projects/alpha/documents", headers=tokens["alpha"], files=files)
+    response = await app_client.post("/projects/alpha/documents", headers=tokens["alpha"], files=files, params={"background": "false"})
     assert response.status_code == 201
     by_name = {f["filename"]: f for f in response.json()["files"]}
     assert by_name["bon.md"]["status"] == "ingested" and by_name["mauvais.exe"]["status_code"] == 415
@@ -130,7 +130,7 @@ async def test_list_is_paginated_and_get_delete_404(app_client, tokens, corpus):
     assert full["total"] == len(corpus["beta"]) and {d["id"] for d in full["items"]} == corpus["beta"]
     page2 = (await app_client.get("/projects/beta/documents", headers=h, params={"page": 2, "page_size": 5})).json()
     assert page2["page"] == 2 and len(page2["items"]) == 5 and page2["items"][0] == full["items"][5]
-    assert set(page2["items"][0]) == {"id", "file_id", "title", "url", "chunks", "created_at"}
+    assert set(page2["items"][0]) == {"id", "file_id", "title", "url", "chunks", "created_at", "filename", "size", "sha256", "version"}
     assert (await app_client.get("/projects/beta/documents/nope", headers=h)).status_code == 404
     assert (await app_client.delete("/projects/beta/documents/nope", headers=h)).status_code == 404
     bad_page = await app_client.get("/projects/beta/documents", headers=h, params={"page": 0})

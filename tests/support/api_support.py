@@ -91,6 +91,14 @@ class _Process:
                 time.sleep(0.3)
         raise RuntimeError(f"{self.name} did not start:\n" + self.log_path.read_text()[-3000:])
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no shutdown code runs."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=20)
+            self.log.close()
+            self.process = None
+
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
@@ -154,3 +155,13 @@ def remove_fake_model(models: ModelRegistry, name: str) -> None:
 
 def cycle(*replies: Reply) -> Callable[[], Iterator[Reply]]:
     return lambda: itertools.cycle(replies)
+
+
+class CountingEmbeddings(DeterministicFakeEmbedding):
+    """Hash embeddings (384-d) that count the texts they embed, to prove work was skipped."""
+
+    documents_embedded: int = 0
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.documents_embedded += len(texts)
+        return super().embed_documents(texts)
