@@ -172,6 +172,7 @@ class AgentInfo(_Result):
     name: str
     description: str
     available: bool
+    default: bool = False
 
 
 class Usage(_Result):

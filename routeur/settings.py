@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     turn_conflict: Literal["reject", "enqueue"] = Field(default="reject", description="A second turn while one runs in the same session: reject answers 409, enqueue waits for it (at most ROUTEUR_TURN_WAIT_S)")
     turn_wait_s: float = Field(default=30.0, description="enqueue: longest wait for the running turn of a session, then 409")
 
+    # Logs.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Least severe log line written by routeur serve: INFO has one line per request and per agent turn")
+    log_format: Literal["text", "json"] = Field(default="text", description="text: time, level, logger, message and key=value fields; json: one object per line, for a log collector")
+
     # Retrieval defaults.
     top_k: int = Field(default=5, description="Passages retrieved per search")
     max_search_rounds: int = Field(default=2, description="V2: extra searches with a reformulated query when too few passages are relevant")

@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+CATALOG_NAME_KEY = "routeur_model"
+"""Run-metadata key under which a chat model carries its catalog name (set by the factory, read
+by the metrics: providers report the name they serve, e.g. a ``remote_name``)."""
+
 Provider = Literal["openai", "mistralai", "openai-compatible", "local", "python"]
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 
-from nodes.models.catalog import ModelCatalog, ModelSpec
+from nodes.models.catalog import CATALOG_NAME_KEY, ModelCatalog, ModelSpec
 from routeur.settings import Settings
 
 ChatModelFactory = Callable[[ModelSpec, float], BaseChatModel]
@@ -74,6 +74,14 @@ class ModelRegistry:
             raise ModelUnavailableError(f"Model '{name}' needs ROUTEUR_MISTRAL_API_KEY or MISTRAL_API_KEY")
 
     def chat(self, name: str, temperature: float) -> BaseChatModel:
+        """The chat model ``name``, tagged with its catalog name (``CATALOG_NAME_KEY`` in its
+        run metadata): providers report usage under the name they serve (a ``remote_name``, a
+        dated version), and the metrics must price it under the catalog's."""
+        model = self._build(name, temperature)
+        model.metadata = {**(model.metadata or {}), CATALOG_NAME_KEY: name}
+        return model
+
+    def _build(self, name: str, temperature: float) -> BaseChatModel:
         spec = self.get(name)
         if name in self._custom:
             return self._custom[name](spec, temperature)
