@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
     models = models if models is not None else ModelRegistry(settings)
+    models.check_default()
     if problems := settings.production_problems():
         raise RuntimeError("Refusing to start in production: " + "; ".join(problems))
     jwt_auth = build_jwt_auth(settings)

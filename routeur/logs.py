@@ -125,5 +125,7 @@ def configure_logging(level: str = "INFO", fmt: str = "text", stream: Any = None
         logger.handlers.clear()
         logger.propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # Every model call would add an httpx line: the turn's own line says what they cost.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
     return handler
 

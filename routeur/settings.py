@@ -14,12 +14,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+
+class ConfigurationError(ValueError):
+    """A setting or configuration file that cannot be used; the message names the variable or
+    file, the entry and the field, so a typo stops the start-up instead of every request."""
 
 
 class ClientCredentials(BaseModel):
     """A client allowed to ask for tokens, and the projects its tokens may use."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not a silent default
 
     id: str
     secret: SecretStr
@@ -162,6 +169,40 @@ def secret_weakness(secret: str) -> str | None:
     return None
 
 
+def describe_validation_error(exc: ValidationError, settings_class: type[BaseSettings] = Settings) -> str:
+    """One line per problem, named as the user wrote it: the variable (``ROUTEUR_CLIENTS``),
+    the entry (``entry 0 ('team-a')``) and the field."""
+    prefix = settings_class.model_config.get("env_prefix", "")
+    lines = []
+    for error in exc.errors():
+        location = list(error["loc"])
+        if not location:
+            lines.append(error["msg"])
+            continue
+        name = f"{prefix}{location.pop(0)}".upper()
+        where = name
+        if location and isinstance(location[0], int):
+            where += f": entry {location.pop(0)}"
+        if location:
+            where += f", field {'.'.join(str(part) for part in location)!r}"
+        message = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
+        got = "" if error["type"] in ("missing", "extra_forbidden") or isinstance(error.get("input"), dict) else f" (got {str(error.get('input'))[:60]!r})"
+        if "secret" in where.lower():
+            got = ""  # never echo a secret
+        lines.append(f"{where}: {message}{got}")
+    return "; ".join(lines)
+
+
+def load_settings() -> Settings:
+    """The process's settings, or ``ConfigurationError`` naming each bad variable and field."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigurationError(describe_validation_error(exc)) from None
+    except SettingsError as exc:  # a JSON value that does not parse (ROUTEUR_CLIENTS='[{...')
+        raise ConfigurationError(f"{exc}: {exc.__cause__}" if exc.__cause__ else str(exc)) from None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    return load_settings()

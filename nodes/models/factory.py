@@ -15,7 +15,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 
 from nodes.models.catalog import CATALOG_NAME_KEY, ModelCatalog, ModelSpec
-from routeur.settings import Settings
+from routeur.settings import ConfigurationError, Settings
 
 ChatModelFactory = Callable[[ModelSpec, float], BaseChatModel]
 
@@ -32,6 +32,13 @@ class ModelRegistry:
         self.settings = settings
         self.catalog = catalog if catalog is not None else ModelCatalog.from_file(settings.extra_models_file)
         self._custom: dict[str, ChatModelFactory] = {}
+
+    def check_default(self) -> None:
+        """``ConfigurationError`` unless the settings' default model is in the catalog (the
+        models file itself is checked as it loads)."""
+        name = self.settings.default_model
+        if name not in self.catalog:
+            raise ConfigurationError(f"ROUTEUR_DEFAULT_MODEL: {name!r} is not a known model; known: {', '.join(self.names())}")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ModelRegistry:
