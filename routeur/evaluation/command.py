@@ -25,7 +25,16 @@ from routeur.settings import Settings, get_settings
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("eval", help="Evaluate agents on a JSONL dataset and compare them")
+    parser = commands.add_parser(
+        "eval",
+        help="Evaluate agents on a JSONL dataset and compare them",
+        description="Ask every question of a dataset to each agent, in this process or of a running server (--server),\n"
+        "then compare retrieval (hit@k, MRR), citations, answers, abstention, latency, cost and emissions.\n"
+        "Against a server, requests are paced to the server's rate limit, and the command says when it waits.",
+        epilog="examples:\n  routeur eval demo/eval/questions.jsonl --ingest demo/corpus\n"
+        "  routeur eval demo/eval/questions.jsonl --server http://127.0.0.1:7860 --client-id batch --client-secret ...",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("dataset", type=Path, help="JSONL: question, project_id, sources, file_ids, facts, reference")
     parser.add_argument("--agents", default=",".join(AGENTS), help="Comma-separated agents (default: %(default)s)")
     parser.add_argument("--concurrency", type=int, default=4, help="Answers in flight at once (default: %(default)s)")
