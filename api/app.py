@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -23,7 +23,7 @@ from litestar.types import Receive, Scope, Send
 from api.auth import TokenIssuer, build_jwt_auth
 from api.errors import EXCEPTION_HANDLERS
 from api.observability import serve_logged
-from api.ratelimit import STORE_NAME, build_rate_limit, limiter_first
+from api.ratelimit import STORE_NAME, build_rate_limit, client_address, limiter_first, trusted_networks
 from api.ratelimit import build_store as build_rate_limit_store
 from api.routes.auth import AuthController
 from api.routes.catalog import CatalogController
@@ -65,11 +65,13 @@ class RouteurApp(Litestar):
     request id and a log line, wrapped around the whole app (authentication, rate limit, CORS,
     exception handling), so even an answer those produce carries the id."""
 
+    client_address: Callable[[Scope], str | None] | None = None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
         if scope["type"] == "lifespan":
             await super().__call__(scope, receive, send)
             return
-        await serve_logged(super().__call__, scope, receive, send)
+        await serve_logged(super().__call__, scope, receive, send, self.client_address)
 
 
 def create_app(settings: Settings | None = None, *, models: ModelRegistry | None = None) -> Litestar:
@@ -108,7 +110,7 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
         finally:
             await asyncio.to_thread(store.close)
 
-    return RouteurApp(
+    app = RouteurApp(
         route_handlers=[
             HealthController,
             AuthController,
@@ -152,6 +154,10 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
         ),
         debug=False,
     )
+    networks = trusted_networks(settings)
+    # The request line names the address the rate limiter counts (the forwarded one behind a trusted proxy).
+    app.client_address = lambda scope: client_address(app.request_class(scope), settings, networks)
+    return app
 
 
 # What the lifespan opened, one provider per dependency (handlers name only what they use).

@@ -62,9 +62,12 @@ def _error_reason(body: bytes, content_type: str) -> str | None:
     return body[:200].decode("utf-8", "replace")
 
 
-async def serve_logged(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+async def serve_logged(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, address: Callable[[Scope], str | None] | None = None
+) -> None:
     """Run ``app`` for one HTTP request or WebSocket with a request id (context and response
-    header), then write the request's line."""
+    header), then write the request's line; ``address`` gives the caller's address (behind a
+    trusted proxy, the forwarded one), default the socket peer."""
     request_id = request_id_for(scope)
     scope.setdefault("state", {})["request_id"] = request_id
     started = time.perf_counter()
@@ -94,10 +97,22 @@ async def serve_logged(app: ASGIApp, scope: Scope, receive: Receive, send: Send)
             failure = type(exc).__name__
             raise
         finally:
-            _write_request_line(scope, context, seen, started, failure)
+            _write_request_line(scope, context, seen, started, failure, address)
 
 
-def _write_request_line(scope: Scope, context: dict[str, Any], seen: dict[str, Any], started: float, failure: str | None) -> None:
+def _address(scope: Scope, address: Callable[[Scope], str | None] | None) -> str | None:
+    peer = (scope.get("client") or (None,))[0]
+    if address is None:
+        return peer
+    try:
+        return address(scope) or peer
+    except Exception:  # a log line must never fail a request
+        return peer
+
+
+def _write_request_line(
+    scope: Scope, context: dict[str, Any], seen: dict[str, Any], started: float, failure: str | None, address: Callable[[Scope], str | None] | None
+) -> None:
     status = seen["status"] if seen["status"] is not None else (500 if failure else None)
     user = scope.get("user")
     error = context.get("error")
@@ -111,7 +126,7 @@ def _write_request_line(scope: Scope, context: dict[str, Any], seen: dict[str, A
         "status": status,
         "close_code": seen.get("close_code"),
         "caller": getattr(user, "sub", None),
-        "address": (scope.get("client") or (None,))[0],
+        "address": _address(scope, address),
         "project": (scope.get("path_params") or {}).get("project_id") or context.get("project"),
         "latency_ms": round((time.perf_counter() - started) * 1000, 1),
         "error": error or failure,

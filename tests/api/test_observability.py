@@ -108,3 +108,28 @@ async def test_a_bad_request_line_says_why_in_text_format(client, log_lines):
         line = next(line for line in stream.getvalue().splitlines() if " request " in line and "status=400" in line)
         assert f"request_id={response.headers['x-request-id']}" in line and "route=/completion" in line
         assert "Unknown model 'gpt-5-typo'" in line and "caller=user" in line
+
+
+async def test_behind_a_trusted_proxy_the_line_names_the_forwarded_address(settings_factory):
+    settings = settings_factory("observability-proxy", trust_forwarded_for=True, trusted_proxies=["10.0.0.0/8"])
+    app = create_app(settings)
+    stream = io.StringIO()
+    configure_logging("DEBUG", "json", stream=stream)
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    for peer, expected in (("10.0.0.5", "203.0.113.9"), ("198.51.100.7", "198.51.100.7")):
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+            "path": "/health", "raw_path": b"/health", "query_string": b"", "root_path": "",
+            "headers": [(b"host", b"api"), (b"x-forwarded-for", b"203.0.113.9")], "client": (peer, 4000), "server": ("api", 80),
+        }  # fmt: skip
+        await app(scope, receive, send)
+        line = json.loads(stream.getvalue().splitlines()[-1])
+        assert line["message"] == "request" and line["status"] == 200 and line["address"] == expected
+    configure_logging("INFO", "text")
