@@ -8,8 +8,11 @@ their own ``Settings``.
 
 from __future__ import annotations
 
+import difflib
 import math
+import os
 from collections import Counter
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -193,8 +196,37 @@ def describe_validation_error(exc: ValidationError, settings_class: type[BaseSet
     return "; ".join(lines)
 
 
+def unknown_variables(environ: Mapping[str, str], env_file: Path | None = Path(".env")) -> list[str]:
+    """Misspelt setting names: every ``ROUTEUR_*`` key of the ``.env`` file that is not a
+    setting, and environment variables that are not one but nearly spell one (other
+    ``ROUTEUR_*`` variables may belong to something else)."""
+    prefix = Settings.model_config.get("env_prefix", "").upper()
+    known = {f"{prefix}{name}".upper() for name in Settings.model_fields}
+    problems = []
+
+    def close(name: str) -> list[str]:
+        return difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+
+    if env_file is not None and env_file.is_file():
+        from dotenv import dotenv_values
+
+        for name in dotenv_values(env_file):
+            upper = name.upper()
+            if upper.startswith(prefix) and upper not in known:
+                hint = close(upper)
+                problems.append(f"{name} in {env_file} is not a setting" + (f" (did you mean {hint[0]}?)" if hint else ""))
+    for name in environ:
+        upper = name.upper()
+        if upper.startswith(prefix) and upper not in known and (hint := close(upper)):
+            problems.append(f"{name} is not a setting (did you mean {hint[0]}?)")
+    return problems
+
+
 def load_settings() -> Settings:
-    """The process's settings, or ``ConfigurationError`` naming each bad variable and field."""
+    """The process's settings, or ``ConfigurationError`` naming each bad variable and field
+    (misspelt names included: they would otherwise be ignored without a word)."""
+    if problems := unknown_variables(os.environ):
+        raise ConfigurationError("; ".join(problems))
     try:
         return Settings()
     except ValidationError as exc:

@@ -90,3 +90,20 @@ def test_clients_that_are_not_json_are_named(monkeypatch, tmp_path):
     monkeypatch.setenv("ROUTEUR_CLIENTS", '[{"id": "a",')
     with pytest.raises(ConfigurationError, match="clients"):
         load_settings()
+
+
+def test_a_misspelt_setting_name_is_refused_not_ignored(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("ROUTEUR_DEFAUL_MODEL=gpt-4o-mini\nROUTEUR_TOP_K=3\nPOSTGRES_PASSWORD=x\nROUTEUR_SOMETHING_ELSE=1\n")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert "ROUTEUR_DEFAUL_MODEL in .env is not a setting (did you mean ROUTEUR_DEFAULT_MODEL?)" in message
+    assert "ROUTEUR_SOMETHING_ELSE in .env is not a setting" in message and "POSTGRES_PASSWORD" not in message
+    (tmp_path / ".env").write_text("ROUTEUR_TOP_K=3\n")
+    monkeypatch.setenv("ROUTEUR_RATE_LIMIT_PER_MINTE", "100")
+    monkeypatch.setenv("ROUTEUR_UNRELATED_TOOL_FLAG", "1")  # another tool's variable: not ours to judge
+    with pytest.raises(ConfigurationError, match=r"^ROUTEUR_RATE_LIMIT_PER_MINTE is not a setting \(did you mean ROUTEUR_RATE_LIMIT_PER_MINUTE\?\)$"):
+        load_settings()
+    monkeypatch.delenv("ROUTEUR_RATE_LIMIT_PER_MINTE")
+    assert load_settings().top_k == 3
