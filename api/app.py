@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -18,10 +18,12 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.types import Receive, Scope, Send
 
 from api.auth import TokenIssuer, build_jwt_auth
 from api.errors import EXCEPTION_HANDLERS
-from api.ratelimit import STORE_NAME, build_rate_limit, limiter_first
+from api.observability import serve_logged
+from api.ratelimit import STORE_NAME, build_rate_limit, client_address, limiter_first, trusted_networks
 from api.ratelimit import build_store as build_rate_limit_store
 from api.routes.auth import AuthController
 from api.routes.catalog import CatalogController
@@ -46,6 +48,7 @@ from retrievers import build_store
 from retrievers.base import DocumentStore
 from retrievers.uploads import UploadSessionStore
 from routeur.conversations import ConversationStore
+from routeur.logs import configure_logging
 from routeur.settings import Settings, get_settings
 
 logger = logging.getLogger("routeur.api")
@@ -54,15 +57,31 @@ logger = logging.getLogger("routeur.api")
 EXPOSED_HEADERS = [
     "Retry-After",
     "RateLimit-Policy", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",
-    "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset",
+    "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "X-Request-ID",
 ]  # fmt: skip
+
+
+class RouteurApp(Litestar):
+    """Litestar with every HTTP request and WebSocket served under ``api.observability``: a
+    request id and a log line, wrapped around the whole app (authentication, rate limit, CORS,
+    exception handling), so even an answer those produce carries the id."""
+
+    client_address: Callable[[Scope], str | None] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
+        if scope["type"] == "lifespan":
+            await super().__call__(scope, receive, send)
+            return
+        await serve_logged(super().__call__, scope, receive, send, self.client_address)
 
 
 def create_app(settings: Settings | None = None, *, models: ModelRegistry | None = None) -> Litestar:
     """The app for ``settings`` (the process's when omitted: ``routeur serve``). Every run it
     serves uses these settings and ``models`` (default: the registry these settings declare)."""
     settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_format)
     models = models if models is not None else ModelRegistry(settings)
+    models.check_default()
     if problems := settings.production_problems():
         raise RuntimeError("Refusing to start in production: " + "; ".join(problems))
     jwt_auth = build_jwt_auth(settings)
@@ -94,7 +113,7 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
         finally:
             await asyncio.to_thread(store.close)
 
-    return Litestar(
+    app = RouteurApp(
         route_handlers=[
             HealthController,
             AuthController,
@@ -129,6 +148,7 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
         lifespan=[lifespan],
         on_app_init=[jwt_auth.on_app_init, limiter_first(rate_limit)],
         exception_handlers=EXCEPTION_HANDLERS,
+        logging_config=None,  # routeur.logs configures logging, one format for every logger
         request_max_body_size=settings.max_request_bytes,
         cors_config=CORSConfig(allow_origins=settings.cors_origins, expose_headers=EXPOSED_HEADERS) if settings.cors_origins else None,
         openapi_config=OpenAPIConfig(
@@ -139,6 +159,10 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
         ),
         debug=False,
     )
+    networks = trusted_networks(settings)
+    # The request line names the address the rate limiter counts (the forwarded one behind a trusted proxy).
+    app.client_address = lambda scope: client_address(app.request_class(scope), settings, networks)
+    return app
 
 
 # What the lifespan opened, one provider per dependency (handlers name only what they use).

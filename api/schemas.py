@@ -147,6 +147,7 @@ class AgentInfo(msgspec.Struct):
     name: str
     description: str
     available: bool
+    default: bool = False  # the agent of requests that name none (ROUTEUR_DEFAULT_AGENT)
 
 
 class AgentList(msgspec.Struct):

@@ -39,10 +39,10 @@ class AgentSpec:
 
 
 AGENTS: dict[str, AgentSpec] = {
-    "V1": AgentSpec("V1", "Current production orchestrated workflow", build_v1, steps=lambda _rounds: 4),
+    "V1": AgentSpec("V1", "Earlier workflow, kept for comparison: intent, dense search, evaluation, cited answer", build_v1, steps=lambda _rounds: 4),
     "V2": AgentSpec(
         "V2",
-        "Isolated V2 workflow (default): standalone question, hybrid search, bounded re-search, honest not-found",
+        "Standalone question, hybrid search, bounded re-search, honest not-found",
         build_v2,
         steps=lambda rounds: 4 + 3 * rounds,
     ),

@@ -15,7 +15,8 @@
 Streams yield the protocol of ``graphs.events`` (``session``, ``phase``, ``chunk``, ``sources``,
 ``done``, ``error``) for both stream routes. The client gets its own token when none is given, and
 gets a new one once when that token is refused (it expired). A 429 is retried after the server's
-``Retry-After``. ``RouteurClient`` runs the async client on its own event loop in a thread, so it
+``Retry-After``; rate-limited routes are paced to the limit the server announces (``RateLimit-*``
+headers), so a batch waits for the next window instead of failing. ``RouteurClient`` runs the async client on its own event loop in a thread, so it
 also works where a loop is already running (Jupyter).
 """
 
@@ -39,6 +40,7 @@ from httpx_sse import EventSource
 
 from graphs.events import StreamEvent, parse_event
 from routeur.batch import ProgressCallback, run_batch
+from routeur.pacing import RateLimitCallback, RateLimitWait, RatePacer
 from routeur.client_types import (
     AgentInfo,
     AuthenticationError,
@@ -84,7 +86,7 @@ __all__ = [
     "CompletionOptions", "ConflictError", "IngestionJob", "JobFile",
     "Document", "DocumentPage", "Health", "ModelInfo", "NotFoundError", "PayloadTooLargeError",
     "PermissionDeniedError", "RateLimitError", "Readiness", "RouteurClient", "RouteurConnectionError",
-    "RouteurError", "RouteurTimeoutError", "SearchHit", "SearchResult", "ServerError", "Source", "StreamEvent",
+    "RateLimitWait", "RouteurError", "RouteurTimeoutError", "SearchHit", "SearchResult", "ServerError", "Source", "StreamEvent",
     "TokenClaims", "TokenInfo", "UnsupportedMediaTypeError", "UploadResult", "UploadSession", "UploadedFile", "Usage",
 ]  # fmt: skip
 
@@ -129,7 +131,12 @@ class AsyncRouteurClient:
     ``token`` is used as is; without one the client asks ``/auth/token`` on first use (with
     ``client_id``/``client_secret`` as HTTP Basic when given) and renews it once on a 401.
     ``max_retries`` bounds the retries of a 429. ``transport`` replaces httpx's network
-    transport (an ``httpx.AsyncBaseTransport``, e.g. for tests or a proxy)."""
+    transport (an ``httpx.AsyncBaseTransport``, e.g. for tests or a proxy).
+
+    With ``pace`` (the default) requests to rate-limited routes wait for the next window once
+    the server's announced limit is used up (``routeur.pacing``), rather than meeting a 429;
+    ``on_rate_limit`` is called with a ``RateLimitWait`` before each such wait, and
+    ``pacer.waited_s`` is the total so far."""
 
     def __init__(
         self,
@@ -141,9 +148,12 @@ class AsyncRouteurClient:
         timeout: float = 60.0,
         max_retries: int = 2,
         transport: httpx.AsyncBaseTransport | None = None,
+        pace: bool = True,
+        on_rate_limit: RateLimitCallback | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self.max_retries = max_retries
+        self.pacer = RatePacer(on_rate_limit) if pace else None
         self._token = token
         self._owns_token = token is None
         self._credentials = (client_id, client_secret or "") if client_id else None
@@ -195,12 +205,16 @@ class AsyncRouteurClient:
             token = await self._bearer() if bearer else None
             headers = {**kwargs.get("headers", {}), **({"Authorization": f"Bearer {token}"} if token else {})}
             request = self._http.build_request(method, path, **{**kwargs, "headers": headers})
+            if self.pacer is not None:
+                await self.pacer.acquire(path)
             try:
                 response = await self._http.send(request, stream=stream)
             except httpx.TimeoutException as exc:
                 raise RouteurTimeoutError(f"No response from {self.base_url} in time ({type(exc).__name__})") from exc
             except httpx.TransportError as exc:
                 raise RouteurConnectionError(f"Cannot reach {self.base_url}: {exc or type(exc).__name__}") from exc
+            if self.pacer is not None:
+                self.pacer.update(path, response.headers)
             if response.is_success or response.status_code in accept:
                 return response
             if stream:
@@ -211,6 +225,9 @@ class AsyncRouteurClient:
                 continue
             if response.status_code == 429 and retries > 0:
                 retries -= 1
+                if self.pacer is not None and path in self.pacer.limited_paths:
+                    self.pacer.exhausted(path, response.headers)  # the next acquire waits for the window
+                    continue
                 wait = retry_after_seconds(response)
                 await asyncio.sleep(min(MAX_RETRY_WAIT_S, 1.0 if wait is None else wait))
                 continue
@@ -540,6 +557,11 @@ class RouteurClient:
     @property
     def base_url(self) -> str:
         return self._async.base_url
+
+    @property
+    def pacer(self) -> RatePacer | None:
+        """The rate-limit state the server announced (``None`` with ``pace=False``)."""
+        return self._async.pacer
 
 
 for _name in _PUBLIC:

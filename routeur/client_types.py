@@ -177,6 +177,7 @@ class AgentInfo(_Result):
     name: str
     description: str
     available: bool
+    default: bool = False
 
 
 class Usage(_Result):

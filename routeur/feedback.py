@@ -21,10 +21,16 @@ from routeur.settings import get_settings
 
 
 def add_parser(commands: Any) -> None:
-    feedback = commands.add_parser("feedback", help="Users' feedback on answers")
+    feedback = commands.add_parser(
+        "feedback", help="Users' feedback on answers", description="Users' feedback on answers (likes and dislikes given through the API)."
+    )
     actions = feedback.add_subparsers(dest="feedback_command", required=True)
-    export = actions.add_parser("export", help="Rated answers as an evaluation dataset (routeur eval --dataset)")
-    export.add_argument("--format", choices=["jsonl"], default="jsonl")
+    export = actions.add_parser(
+        "export",
+        help="Rated answers as an evaluation dataset (for routeur eval)",
+        description="Write each liked answer as one line of the dataset format routeur eval reads.",
+    )
+    export.add_argument("--format", choices=["jsonl"], default="jsonl", help="output format (default: %(default)s)")
     export.add_argument("--output", type=Path, default=None, help="File to write (default: standard output)")
 
 

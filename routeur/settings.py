@@ -8,18 +8,28 @@ their own ``Settings``.
 
 from __future__ import annotations
 
+import difflib
 import math
+import os
 from collections import Counter
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+
+class ConfigurationError(ValueError):
+    """A setting or configuration file that cannot be used; the message names the variable or
+    file, the entry and the field, so a typo stops the start-up instead of every request."""
 
 
 class ClientCredentials(BaseModel):
     """A client allowed to ask for tokens, and the projects its tokens may use."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not a silent default
 
     id: str
     secret: SecretStr
@@ -98,6 +108,10 @@ class Settings(BaseSettings):
     turn_conflict: Literal["reject", "enqueue"] = Field(default="reject", description="A second turn while one runs in the same session: reject answers 409, enqueue waits for it (at most ROUTEUR_TURN_WAIT_S)")
     turn_wait_s: float = Field(default=30.0, description="enqueue: longest wait for the running turn of a session, then 409")
 
+    # Logs.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Least severe log line written by routeur serve: INFO has one line per request and per agent turn")
+    log_format: Literal["text", "json"] = Field(default="text", description="text: time, level, logger, message and key=value fields; json: one object per line, for a log collector")
+
     # Retrieval defaults.
     top_k: int = Field(default=5, description="Passages retrieved per search")
     max_search_rounds: int = Field(default=2, description="V2: extra searches with a reformulated query when too few passages are relevant")
@@ -161,6 +175,69 @@ def secret_weakness(secret: str) -> str | None:
     return None
 
 
+def describe_validation_error(exc: ValidationError, settings_class: type[BaseSettings] = Settings) -> str:
+    """One line per problem, named as the user wrote it: the variable (``ROUTEUR_CLIENTS``),
+    the entry (``entry 0 ('team-a')``) and the field."""
+    prefix = settings_class.model_config.get("env_prefix", "")
+    lines = []
+    for error in exc.errors():
+        location = list(error["loc"])
+        if not location:
+            lines.append(error["msg"])
+            continue
+        name = f"{prefix}{location.pop(0)}".upper()
+        where = name
+        if location and isinstance(location[0], int):
+            where += f": entry {location.pop(0)}"
+        if location:
+            where += f", field {'.'.join(str(part) for part in location)!r}"
+        message = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
+        got = "" if error["type"] in ("missing", "extra_forbidden") or isinstance(error.get("input"), dict) else f" (got {str(error.get('input'))[:60]!r})"
+        if "secret" in where.lower():
+            got = ""  # never echo a secret
+        lines.append(f"{where}: {message}{got}")
+    return "; ".join(lines)
+
+
+def unknown_variables(environ: Mapping[str, str], env_file: Path | None = Path(".env")) -> list[str]:
+    """Misspelt setting names: every ``ROUTEUR_*`` key of the ``.env`` file that is not a
+    setting, and environment variables that are not one but nearly spell one (other
+    ``ROUTEUR_*`` variables may belong to something else)."""
+    prefix = Settings.model_config.get("env_prefix", "").upper()
+    known = {f"{prefix}{name}".upper() for name in Settings.model_fields}
+    problems = []
+
+    def close(name: str) -> list[str]:
+        return difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+
+    if env_file is not None and env_file.is_file():
+        from dotenv import dotenv_values
+
+        for name in dotenv_values(env_file):
+            upper = name.upper()
+            if upper.startswith(prefix) and upper not in known:
+                hint = close(upper)
+                problems.append(f"{name} in {env_file} is not a setting" + (f" (did you mean {hint[0]}?)" if hint else ""))
+    for name in environ:
+        upper = name.upper()
+        if upper.startswith(prefix) and upper not in known and (hint := close(upper)):
+            problems.append(f"{name} is not a setting (did you mean {hint[0]}?)")
+    return problems
+
+
+def load_settings() -> Settings:
+    """The process's settings, or ``ConfigurationError`` naming each bad variable and field
+    (misspelt names included: they would otherwise be ignored without a word)."""
+    if problems := unknown_variables(os.environ):
+        raise ConfigurationError("; ".join(problems))
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigurationError(describe_validation_error(exc)) from None
+    except SettingsError as exc:  # a JSON value that does not parse (ROUTEUR_CLIENTS='[{...')
+        raise ConfigurationError(f"{exc}: {exc.__cause__}" if exc.__cause__ else str(exc)) from None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    return load_settings()

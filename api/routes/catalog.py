@@ -8,6 +8,7 @@ from api.errors import ERROR_RESPONSES
 from api.schemas import AgentInfo, AgentList, ModelInfo, ModelList
 from graphs.registry import AGENTS
 from nodes.models.factory import ModelRegistry
+from routeur.settings import Settings
 
 
 class CatalogController(Controller):
@@ -28,6 +29,9 @@ class CatalogController(Controller):
         return ModelList(models=models, total=len(models))
 
     @get("/agents", responses=ERROR_RESPONSES, summary="Agents")
-    async def agents(self) -> AgentList:
-        agents = [AgentInfo(type=a.type, name=a.name, description=a.description, available=True) for a in AGENTS.values()]
+    async def agents(self, settings: Settings) -> AgentList:
+        agents = [
+            AgentInfo(type=a.type, name=a.name, description=a.description, available=True, default=a.type == settings.default_agent)
+            for a in AGENTS.values()
+        ]
         return AgentList(agents=agents, total=len(agents))

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from datetime import UTC, datetime
 
 from litestar import Controller, Response, get
+from litestar.datastructures import State
 
 from api.errors import ERROR_RESPONSES
 from api.schemas import Check, HealthResponse, ReadinessResponse, RuntimeStats
 from api.services.graphs import app_version
 from nodes.models.factory import ModelRegistry, ModelUnavailableError
-from retrievers.base import DocumentStore, StoreUnavailableError
+from retrievers.base import StoreUnavailableError
 from routeur.settings import Settings
+
+logger = logging.getLogger("routeur.api")
 
 
 def _rss_bytes() -> int | None:
@@ -44,18 +48,35 @@ class HealthController(Controller):
         return RuntimeStats(tasks=len(asyncio.all_tasks()), rss_bytes=_rss_bytes())
 
     @get("/ready", responses=ERROR_RESPONSES, summary="Readiness: vector store and default model provider")
-    async def ready(self, store: DocumentStore, settings: Settings, models: ModelRegistry) -> Response[ReadinessResponse]:
-        checks: dict[str, Check] = {}
-        try:
-            await store.ping()
-            checks["vector_store"] = Check(ok=True, detail="reachable")
-        except StoreUnavailableError as exc:
-            checks["vector_store"] = Check(ok=False, detail=str(exc))
-        model = settings.default_model
-        try:
-            models.ensure_available(model)
-            checks["model_provider"] = Check(ok=True, detail=f"{model} is configured")
-        except (ModelUnavailableError, KeyError) as exc:
-            checks["model_provider"] = Check(ok=False, detail=str(exc))
+    async def ready(self, state: State, settings: Settings, models: ModelRegistry) -> Response[ReadinessResponse]:
+        """200 when every check passes, else 503 with each check's reason: never a 500, whatever
+        a check raises (a readiness probe must be able to tell "not ready" from "broken route")."""
+        checks = {"vector_store": await _store_check(state), "model_provider": _model_check(settings, models)}
         ready = all(c.ok for c in checks.values())
         return Response(ReadinessResponse(status="ready" if ready else "unavailable", checks=checks), status_code=200 if ready else 503)
+
+
+async def _store_check(state: State) -> Check:
+    dependencies = getattr(state, "run_dependencies", None)
+    if dependencies is None:
+        return Check(ok=False, detail="starting: the vector store is not open yet")
+    try:
+        await dependencies.store.ping()
+    except StoreUnavailableError as exc:
+        return Check(ok=False, detail=str(exc))
+    except Exception as exc:
+        logger.exception("Readiness: the vector store check failed")
+        return Check(ok=False, detail=f"vector store check failed: {type(exc).__name__}: {exc}")
+    return Check(ok=True, detail="reachable")
+
+
+def _model_check(settings: Settings, models: ModelRegistry) -> Check:
+    model = settings.default_model
+    try:
+        models.ensure_available(model)
+    except (ModelUnavailableError, KeyError) as exc:
+        return Check(ok=False, detail=str(exc))
+    except Exception as exc:
+        logger.exception("Readiness: the model provider check failed")
+        return Check(ok=False, detail=f"model check failed: {type(exc).__name__}: {exc}")
+    return Check(ok=True, detail=f"{model} is configured")

@@ -5,6 +5,7 @@ turn then runs with the app's ``RunDependencies``, measured as every surface mea
 from __future__ import annotations
 
 import uuid
+from contextlib import aclosing
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -15,6 +16,7 @@ from litestar.exceptions import HTTPException, PermissionDeniedException, Valida
 from markdown_it import MarkdownIt
 
 from api.auth import Principal
+from api.observability import logged_turn
 from graphs import streaming
 from graphs.context import AgentContext
 from graphs.dependencies import RunDependencies
@@ -155,8 +157,9 @@ def thread_id(principal: Principal, session_id: str) -> str:
 async def run_turn(dependencies: RunDependencies, turn: Turn) -> AsyncIterator[tuple[Event, dict[str, Any] | None]]:
     """The turn's events; the ``done`` event carries the answer's ``messageId`` (every surface's
     done event is built from this one) and comes with the answer's metrics. A session turn is
-    recorded before its ``done`` goes out, so the id is usable (feedback) as soon as it is seen."""
-    async for event, figures in streaming.measured_events(
+    recorded before its ``done`` goes out, so the id is usable (feedback) as soon as it is seen.
+    The turn writes its log line when it ends (``api.observability``)."""
+    events = streaming.measured_events(
         turn.graph,
         turn.graph_input,
         agent=turn.agent,
@@ -164,12 +167,15 @@ async def run_turn(dependencies: RunDependencies, turn: Turn) -> AsyncIterator[t
         dependencies=dependencies,
         thread_id=turn.thread_id,
         run_id=uuid.UUID(turn.message_id),
-    ):
-        if event["event"] == "done":
-            event = {"event": "done", "data": {**event["data"], "messageId": turn.message_id}}
-            if turn.session is not None:
-                await _record(turn, event["data"])
-        yield event, figures
+    )
+    logged = logged_turn(events, agent=turn.agent.type, model=turn.model, project=turn.context.project_id, message_id=turn.message_id)
+    async with aclosing(logged):
+        async for event, figures in logged:
+            if event["event"] == "done":
+                event = {"event": "done", "data": {**event["data"], "messageId": turn.message_id}}
+                if turn.session is not None:
+                    await _record(turn, event["data"])
+            yield event, figures
 
 
 async def _record(turn: Turn, data: dict[str, Any]) -> None:

@@ -7,10 +7,20 @@ never guessed. EcoLogits names let the metrics module look up energy and emissio
 
 from __future__ import annotations
 
+import difflib
+import importlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
+
+from pydantic import ConfigDict, TypeAdapter, ValidationError
+
+from routeur.settings import ConfigurationError
+
+CATALOG_NAME_KEY = "routeur_model"
+"""Run-metadata key under which a chat model carries its catalog name (set by the factory, read
+by the metrics: providers report the name they serve, e.g. a ``remote_name``)."""
 
 Provider = Literal["openai", "mistralai", "openai-compatible", "local", "python"]
 
@@ -35,6 +45,9 @@ class ModelSpec:
     max_retries: int | None = None  # retries happen before the first token only
     api_key_env: str | None = None
     structured_output: Literal["function_calling", "json_schema", "json_mode"] = "function_calling"
+
+    # A models-file entry with a field this class does not have is a typo, not an option to ignore.
+    __pydantic_config__ = ConfigDict(extra="forbid")
 
 
 BUILTIN_MODELS: tuple[ModelSpec, ...] = (
@@ -117,13 +130,11 @@ class ModelCatalog:
 
     @classmethod
     def from_file(cls, path: Path | None) -> ModelCatalog:
+        """The built-ins plus the models file's entries; a file that cannot be used raises
+        ``ConfigurationError`` naming the file, the entry and the field."""
         specs = list(BUILTIN_MODELS)
         if path is not None:
-            for entry in json.loads(Path(path).read_text(encoding="utf-8")):
-                entry.setdefault("provider", "openai-compatible")
-                entry.setdefault("description", f"OpenAI-compatible model at {entry.get('base_url')}")
-                entry.setdefault("context_window", 32_000)
-                specs.append(ModelSpec(**entry))
+            specs += load_models_file(Path(path))
         return cls(specs)
 
     def add(self, spec: ModelSpec) -> None:
@@ -146,3 +157,88 @@ class ModelCatalog:
 
     def __contains__(self, name: object) -> bool:
         return name in self._specs
+
+
+SETTING = "ROUTEUR_EXTRA_MODELS_FILE"
+_POSITIVE = ("context_window", "timeout_s")
+_NOT_NEGATIVE = ("max_retries", "input_eur_per_mtok", "output_eur_per_mtok", "energy_kwh_per_mtok")
+
+
+def load_models_file(path: Path) -> list[ModelSpec]:
+    """Every entry of a models file, checked as a whole before any is used: types and choices
+    (``provider``, ``structured_output``), unknown fields (with the closest real one), what
+    each provider needs (``base_url``, an importable ``factory``), signs, duplicate names."""
+    where = f"{SETTING} ({path})"
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigurationError(f"{where}: cannot read the file: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"{where}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    if not isinstance(entries, list):
+        raise ConfigurationError(f"{where}: expected a JSON list of models, got a {type(entries).__name__}")
+    adapter = TypeAdapter(ModelSpec)
+    seen: set[str] = set()
+    specs = []
+    for index, entry in enumerate(entries):
+        label = f"{where}: entry {index}" + (f" ({entry['name']!r})" if isinstance(entry, dict) and isinstance(entry.get("name"), str) else "")
+        if not isinstance(entry, dict):
+            raise ConfigurationError(f"{label}: expected an object with at least a name, got {json.dumps(entry)[:80]}")
+        entry = {"provider": "openai-compatible", "context_window": 32_000, **entry}
+        entry.setdefault("description", f"OpenAI-compatible model at {entry.get('base_url')}")
+        try:
+            spec = adapter.validate_python(entry)
+        except ValidationError as exc:
+            raise ConfigurationError(f"{label}: " + "; ".join(_field_problem(error) for error in exc.errors())) from None
+        if problem := _spec_problem(spec):
+            raise ConfigurationError(f"{label}: {problem}")
+        if spec.name in seen:
+            raise ConfigurationError(f"{label}: field 'name': {spec.name!r} is declared twice in the file")
+        seen.add(spec.name)
+        specs.append(spec)
+    return specs
+
+
+def _field_problem(error: Any) -> str:
+    location = ".".join(str(part) for part in error["loc"]) or "(entry)"
+    if error["type"] in ("unexpected_keyword_argument", "extra_forbidden"):
+        known = [f.name for f in fields(ModelSpec)]
+        close = difflib.get_close_matches(str(error["loc"][0]), known, n=1)
+        return f"field {location!r}: unknown field" + (f" (did you mean {close[0]!r}?)" if close else f"; fields: {', '.join(known)}")
+    if error["type"] == "missing_argument" or error["type"] == "missing":
+        return f"field {location!r}: required"
+    return f"field {location!r}: {error['msg']} (got {json.dumps(error.get('input'), default=str)[:80]})"
+
+
+def _spec_problem(spec: ModelSpec) -> str | None:
+    if not spec.name.strip():
+        return "field 'name': must not be empty"
+    for name in _POSITIVE:
+        value = getattr(spec, name)
+        if value is not None and value <= 0:
+            return f"field {name!r}: must be positive (got {value})"
+    for name in _NOT_NEGATIVE:
+        value = getattr(spec, name)
+        if value is not None and value < 0:
+            return f"field {name!r}: must not be negative (got {value})"
+    if spec.provider == "openai-compatible" and not spec.base_url:
+        return "field 'base_url': required for an openai-compatible model (e.g. https://llm.example.com/v1)"
+    if spec.base_url and not spec.base_url.startswith(("http://", "https://")):
+        return f"field 'base_url': must be an http(s) URL (got {spec.base_url!r})"
+    if spec.provider == "python":
+        return _factory_problem(spec.factory)
+    return None
+
+
+def _factory_problem(factory: str | None) -> str | None:
+    """A ``python`` model's factory must import now, not fail on the first question."""
+    module_name, _, attribute = (factory or "").partition(":")
+    if not module_name or not attribute:
+        return f"field 'factory': expected 'package.module:callable' (got {factory!r})"
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        return f"field 'factory': cannot import {module_name!r} ({exc})"
+    if not callable(getattr(module, attribute, None)):
+        return f"field 'factory': {module_name!r} has no callable {attribute!r}"
+    return None

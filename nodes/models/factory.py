@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 
-from nodes.models.catalog import ModelCatalog, ModelSpec
-from routeur.settings import Settings
+from nodes.models.catalog import CATALOG_NAME_KEY, ModelCatalog, ModelSpec
+from routeur.settings import ConfigurationError, Settings
 
 ChatModelFactory = Callable[[ModelSpec, float], BaseChatModel]
 
@@ -32,6 +32,13 @@ class ModelRegistry:
         self.settings = settings
         self.catalog = catalog if catalog is not None else ModelCatalog.from_file(settings.extra_models_file)
         self._custom: dict[str, ChatModelFactory] = {}
+
+    def check_default(self) -> None:
+        """``ConfigurationError`` unless the settings' default model is in the catalog (the
+        models file itself is checked as it loads)."""
+        name = self.settings.default_model
+        if name not in self.catalog:
+            raise ConfigurationError(f"ROUTEUR_DEFAULT_MODEL: {name!r} is not a known model; known: {', '.join(self.names())}")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ModelRegistry:
@@ -74,6 +81,14 @@ class ModelRegistry:
             raise ModelUnavailableError(f"Model '{name}' needs ROUTEUR_MISTRAL_API_KEY or MISTRAL_API_KEY")
 
     def chat(self, name: str, temperature: float) -> BaseChatModel:
+        """The chat model ``name``, tagged with its catalog name (``CATALOG_NAME_KEY`` in its
+        run metadata): providers report usage under the name they serve (a ``remote_name``, a
+        dated version), and the metrics must price it under the catalog's."""
+        model = self._build(name, temperature)
+        model.metadata = {**(model.metadata or {}), CATALOG_NAME_KEY: name}
+        return model
+
+    def _build(self, name: str, temperature: float) -> BaseChatModel:
         spec = self.get(name)
         if name in self._custom:
             return self._custom[name](spec, temperature)

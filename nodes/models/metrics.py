@@ -19,7 +19,7 @@ from ecologits.tracers.utils import llm_impacts
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.outputs import LLMResult
 
-from nodes.models.catalog import ModelCatalog, ModelSpec
+from nodes.models.catalog import CATALOG_NAME_KEY, ModelCatalog, ModelSpec
 
 # EcoLogits logs a precision note on every call; keep its real errors only. (Its logger has its
 # own class: it must exist, by importing ecologits, before its level is set.)
@@ -72,12 +72,13 @@ class UsageCollector(BaseCallbackHandler):
         self.by_model: dict[str, ModelUsage] = {}
 
     def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: UUID, metadata: dict | None = None, **kwargs: Any) -> None:
+        metadata = metadata or {}
         with self._lock:
-            self._started[run_id] = (time.perf_counter(), (metadata or {}).get("ls_model_name"))
+            self._started[run_id] = (time.perf_counter(), metadata.get(CATALOG_NAME_KEY), metadata.get("ls_model_name"))
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         with self._lock:
-            started, fallback_name = self._started.pop(run_id, (None, None))
+            started, catalog_name, fallback_name = self._started.pop(run_id, (None, None, None))
             seconds = time.perf_counter() - started if started is not None else 0.0
             for generations in response.generations:
                 for generation in generations:
@@ -85,7 +86,7 @@ class UsageCollector(BaseCallbackHandler):
                     if message is None:
                         continue
                     raw = (message.response_metadata or {}).get("model_name") or fallback_name or "unknown"
-                    usage = self.by_model.setdefault(self.catalog_name(raw), ModelUsage())
+                    usage = self.by_model.setdefault(catalog_name or self.catalog_name(raw), ModelUsage())
                     if message.usage_metadata:
                         usage.input_tokens += message.usage_metadata.get("input_tokens", 0)
                         usage.output_tokens += message.usage_metadata.get("output_tokens", 0)
@@ -97,9 +98,14 @@ class UsageCollector(BaseCallbackHandler):
             self._started.pop(run_id, None)
 
     def catalog_name(self, raw: str) -> str:
+        """The catalog name of a model the provider reports as ``raw``: itself, the one model
+        whose ``remote_name`` it is, or the longest catalog name it starts with (a dated version)."""
         catalog = self._catalog or _default_catalog()
         if raw in catalog:
             return raw
+        remote = [spec.name for spec in catalog if spec.remote_name == raw]
+        if len(remote) == 1:
+            return remote[0]
         prefixes = [name for name in catalog.names() if raw.startswith(name)]
         return max(prefixes, key=len) if prefixes else raw
 

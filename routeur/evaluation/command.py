@@ -8,12 +8,14 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from graphs.registry import AGENTS
 from nodes.models.catalog import UnknownModelError
 from nodes.models.factory import ModelUnavailableError
 from retrievers.base import StoreUnavailableError
 from routeur.client_types import RouteurError
+from routeur.pacing import RateLimitWait
 from routeur.evaluation import evaluators
 from routeur.evaluation.dataset import DatasetError, Example, load_dataset
 from routeur.evaluation.report import summarize, summary_table, write_results
@@ -23,7 +25,16 @@ from routeur.settings import Settings, get_settings
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("eval", help="Evaluate agents on a JSONL dataset and compare them")
+    parser = commands.add_parser(
+        "eval",
+        help="Evaluate agents on a JSONL dataset and compare them",
+        description="Ask every question of a dataset to each agent, in this process or of a running server (--server),\n"
+        "then compare retrieval (hit@k, MRR), citations, answers, abstention, latency, cost and emissions.\n"
+        "Against a server, requests are paced to the server's rate limit, and the command says when it waits.",
+        epilog="examples:\n  routeur eval demo/eval/questions.jsonl --ingest demo/corpus\n"
+        "  routeur eval demo/eval/questions.jsonl --server http://127.0.0.1:7860 --client-id batch --client-secret ...",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("dataset", type=Path, help="JSONL: question, project_id, sources, file_ids, facts, reference")
     parser.add_argument("--agents", default=",".join(AGENTS), help="Comma-separated agents (default: %(default)s)")
     parser.add_argument("--concurrency", type=int, default=4, help="Answers in flight at once (default: %(default)s)")
@@ -69,10 +80,17 @@ async def open_targets(
     if args.server:
         from routeur.client import AsyncRouteurClient
 
-        async with AsyncRouteurClient(args.server, token=args.token, client_id=args.client_id, client_secret=args.client_secret) as client:
+        notice = RateLimitNotice(with_credentials=bool(args.client_id))
+        async with AsyncRouteurClient(
+            args.server, token=args.token, client_id=args.client_id, client_secret=args.client_secret, on_rate_limit=notice
+        ) as client:
             for project in projects if args.ingest else ():
                 await client.upload_documents(project, expand(args.ingest))
-            yield [ServerTarget(agent, client, model=args.model, top_k=top_k) for agent in agents]
+            try:
+                yield [ServerTarget(agent, client, model=args.model, top_k=top_k) for agent in agents]
+            finally:
+                if client.pacer is not None and client.pacer.waited_s > 0:
+                    notice.summary(client.pacer.waited_s)
         return
 
     import asyncio
@@ -87,6 +105,36 @@ async def open_targets(
         yield [GraphTarget(agent, store=store, settings=settings, model=args.model, top_k=top_k) for agent in agents]
     finally:
         store.close()
+
+
+class RateLimitNotice:
+    """Says once, when the server's rate limit first makes the evaluation wait, which limit it
+    is and how to lift it; ``summary`` gives the total wait at the end."""
+
+    def __init__(self, *, with_credentials: bool, stream: Any = None):
+        self.with_credentials = with_credentials
+        self.stream = stream or sys.stderr
+        self.last: RateLimitWait | None = None
+
+    def __call__(self, wait: RateLimitWait) -> None:
+        first = self.last is None
+        self.last = wait
+        if first:
+            print(f"routeur eval: {self._limit(wait)}: waiting {wait.seconds:.0f} s for the next window. {self.advice()}", file=self.stream)
+
+    @staticmethod
+    def _limit(wait: RateLimitWait) -> str:
+        window = f"{wait.window_s:.0f} s" if wait.window_s else "window"
+        return f"the server allows this client {wait.limit} chat/completion requests per {window}"
+
+    def advice(self) -> str:
+        server = "raise ROUTEUR_RATE_LIMIT_PER_MINUTE on the server"
+        client = 'or give a client its own "rate_limit_per_minute" in the server\'s ROUTEUR_CLIENTS'
+        return f"To go faster, {server}, {client}" + ("." if self.with_credentials else " and pass --client-id/--client-secret.")
+
+    def summary(self, waited_s: float) -> None:
+        limit = self._limit(self.last) if self.last is not None else "the server's rate limit"
+        print(f"routeur eval: waited {waited_s:.0f} s in all because {limit}. {self.advice()}", file=self.stream)
 
 
 def expand(paths: Sequence[Path]) -> list[Path]:

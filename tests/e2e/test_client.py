@@ -284,7 +284,7 @@ async def test_an_unreachable_server_is_a_connection_error():
 async def test_rate_limited_calls_raise_rate_limit_error_with_retry_after(settings_factory):
     limited = ServerProcess(settings_factory("client-limited").data_dir, ROUTEUR_RATE_LIMIT_PER_MINUTE="2").start()
     try:
-        async with AsyncRouteurClient(limited.url, max_retries=0) as async_client:
+        async with AsyncRouteurClient(limited.url, max_retries=0, pace=False) as async_client:
             for _ in range(2):  # counted by the limiter even though refused
                 with pytest.raises(BadRequestError):
                     await async_client.complete(PORT_QUESTION, model="no-such-model")
@@ -294,6 +294,34 @@ async def test_rate_limited_calls_raise_rate_limit_error_with_retry_after(settin
         limited.stop()
     assert caught.value.status_code == 429 and 0 < caught.value.retry_after <= 60
     assert "Rate limit exceeded" in caught.value.message
+
+
+async def test_the_client_paces_itself_to_the_announced_limit_instead_of_meeting_a_429(settings_factory):
+    data_dir = settings_factory("client-paced").data_dir
+    limited = ServerProcess(data_dir, ROUTEUR_RATE_LIMIT_PER_MINUTE="2").start()
+    waits, slept = [], []
+
+    class Stop(Exception):
+        pass
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        raise Stop  # the window is a minute: what matters is that the client waits, not how it ends
+
+    try:
+        async with AsyncRouteurClient(limited.url, on_rate_limit=waits.append) as async_client:
+            async_client.pacer.sleep = sleep
+            for _ in range(2):
+                assert (await async_client.complete(PORT_QUESTION)).response
+            with pytest.raises(Stop):
+                await async_client.complete(PORT_QUESTION)
+            assert (await async_client.models())  # unlimited routes are not held back
+    finally:
+        limited.stop()
+    assert len(waits) == 1 and waits[0].limit == 2 and waits[0].window_s == 60 and waits[0].path == "/completion"
+    assert 0 < slept[0] <= 61
+    log = limited.log_path.read_text()
+    assert log.count("route=/completion status=200") == 2 and "status=429" not in log  # never sent into the limit
 
 
 def test_429_is_retried_after_retry_after_then_raised():

@@ -125,3 +125,39 @@ def test_published_energy_per_mtok_gives_energy_and_emissions_with_the_zone_mix(
     assert impacts["water_liters"] is None
     unknown_zone = m.impacts_for(published, m.ModelUsage(output_tokens=500_000), "NOWHERE")
     assert unknown_zone["energy_kWh"] == (2.0, 2.0) and unknown_zone["emissions_kgCO2eq"] is None
+
+
+@pytest.mark.parametrize("catalog_name", ["house-llm", "stub-ok"])
+async def test_a_remote_named_model_is_priced_under_its_catalog_name(stub, settings_factory, catalog_name):
+    """The endpoint reports usage under the name it serves (``remote_name``): the answer's
+    usage and price are still the catalog entry's, with that entry's prices."""
+    import json
+
+    from nodes.models.factory import ModelRegistry
+
+    settings = settings_factory("remote-name")
+    models_file = settings.data_dir / "models.json"
+    entry = {"name": catalog_name, "base_url": stub.base_url, "remote_name": "stub-ok", "input_eur_per_mtok": 1.0, "output_eur_per_mtok": 2.0}
+    models_file.write_text(json.dumps([entry]))
+    registry = ModelRegistry(settings.model_copy(update={"extra_models_file": models_file}))
+    answer = AnswerMetrics(catalog=registry.catalog)
+    async for _ in registry.chat(catalog_name, 0.0).astream("question", config={"callbacks": [answer.collector]}):
+        answer.mark_first_token()
+    figures = answer.finish()
+    assert list(figures["usage_by_model"]) == [catalog_name]
+    price = figures["pricing"]["by_model"][catalog_name]
+    usage = figures["usage_by_model"][catalog_name]
+    assert usage["input_tokens"] == 30 and usage["output_tokens"] > 0
+    assert price["total"] == pytest.approx((30 * 1.0 + usage["output_tokens"] * 2.0) / 1_000_000)
+    assert figures["pricing"]["total_cost"] == price["total"]
+
+
+def test_a_reported_remote_name_maps_back_to_its_one_catalog_entry():
+    from nodes.models.catalog import ModelSpec
+
+    catalog = ModelCatalog([*BUILTIN_MODELS, ModelSpec("house-llm", "openai-compatible", "", 1000, remote_name="org/llm-7b")])
+    collector = m.UsageCollector(catalog)
+    assert collector.catalog_name("org/llm-7b") == "house-llm"
+    assert collector.catalog_name("gpt-4o-2024-08-06") == "gpt-4o"
+    twice = ModelCatalog([*catalog, ModelSpec("house-llm-eu", "openai-compatible", "", 1000, remote_name="org/llm-7b")])
+    assert m.UsageCollector(twice).catalog_name("org/llm-7b") == "org/llm-7b"  # ambiguous: not guessed

@@ -1,0 +1,52 @@
+"""The ``routeur`` command as a user runs it: a configuration mistake stops ``routeur serve`` with
+the file, the entry and the field named; a store held by a running server is one line, not a
+traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.api_support import ROOT, ServerProcess, free_port
+
+ROUTEUR = str(Path(sys.executable).parent / "routeur")
+
+
+def _run(*args: str, data_dir: Path, timeout: float = 180, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "ROUTEUR_DATA_DIR": str(data_dir), "LANGSMITH_TRACING": "false", **env}
+    return subprocess.run([ROUTEUR, *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout)
+
+
+def test_serve_refuses_to_start_on_a_models_file_typo_naming_file_entry_and_field(tmp_path):
+    models = tmp_path / "models.json"
+    models.write_text(json.dumps([{"name": "house", "base_url": "http://127.0.0.1:9/v1", "remote_nam": "org/llm"}]))
+    done = _run("serve", "--port", str(free_port()), data_dir=tmp_path, timeout=120, ROUTEUR_EXTRA_MODELS_FILE=str(models))
+    assert done.returncode == 2
+    assert f"ROUTEUR_EXTRA_MODELS_FILE ({models}): entry 0 ('house'): field 'remote_nam': unknown field (did you mean 'remote_name'?)" in done.stderr
+    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_serve_refuses_to_start_on_a_clients_typo(tmp_path):
+    clients = json.dumps([{"id": "batch", "secret": "batch-secret-0123456789", "projects": ["p"], "rate_limit_per_minut": 100}])
+    done = _run("serve", "--port", str(free_port()), data_dir=tmp_path, timeout=120, ROUTEUR_CLIENTS=clients)
+    assert done.returncode == 2
+    assert "ROUTEUR_CLIENTS: entry 0, field 'rate_limit_per_minut': unknown field" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_ask_and_ingest_while_the_server_holds_the_store_say_who_holds_it_in_one_line(tmp_path):
+    server = ServerProcess(tmp_path).start()
+    try:
+        note = tmp_path / "note.md"
+        note.write_text("# Note\n\nUn paragraphe.\n")
+        for args in (["ask", "Sur quel port ?"], ["ingest", str(note)]):
+            done = _run(*args, data_dir=tmp_path)
+            assert done.returncode == 3, done.stderr
+            lines = [line for line in done.stderr.splitlines() if line.strip() and "%|" not in line]
+            assert len(lines) == 1, done.stderr
+            assert f"is held by routeur serve (pid {server.process.pid})" in lines[0]
+            assert "Stop it first" in lines[0] and "ROUTEUR_QDRANT_URL" in lines[0] and "Traceback" not in done.stderr
+    finally:
+        server.stop()

@@ -1,0 +1,68 @@
+"""The ``routeur`` command's help, version and terminal output."""
+
+from __future__ import annotations
+
+import argparse
+import io
+
+import pytest
+
+from routeur.cli import EventPrinter, build_parser, main, package_version
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def test_help_is_plain_text_with_examples_and_environment(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert done.value.code == 0
+    assert "``" not in text and ":class:" not in text and "seed" not in text.lower()
+    assert "examples:" in text and "routeur ingest demo/corpus" in text
+    assert "ROUTEUR_DATA_DIR" in text and "ROUTEUR_DEFAULT_MODEL" in text and ".env.example" in text
+    for command in ("ingest", "ask", "serve", "eval", "feedback", "reindex"):
+        assert f"    {command}" in text
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"routeur {package_version()}"
+
+
+def test_every_argument_of_every_command_is_described():
+    parser, runners = build_parser()
+    commands = _subparsers(parser)
+    assert set(runners) == set(commands)
+    for name, command in commands.items():
+        assert command.description, name
+        for action in command._actions:
+            if not isinstance(action, argparse._HelpAction | argparse._SubParsersAction):
+                assert action.help, f"routeur {name} {action.dest} has no description"
+        help_text = command.format_help()
+        assert "``" not in help_text and "(default: None)" not in help_text, name
+
+
+def test_the_answer_line_is_closed_before_a_step_or_the_sources_are_printed():
+    out, err = io.StringIO(), io.StringIO()
+    printer = EventPrinter(quiet=False, out=out, err=err)
+    printer.print({"event": "phase", "data": {"phase": "generation", "status": "start", "message": ""}})
+    printer.print({"event": "chunk", "data": {"content": "Le port est 7860 [1]."}})
+    printer.print({"event": "phase", "data": {"phase": "generation", "status": "complete", "message": ""}})
+    source = {"id": 1, "title": "Guide", "url": None, "file_id": "f1"}
+    printer.print({"event": "done", "data": {"answer": "Le port est 7860 [1].", "sources": [source]}})
+    assert out.getvalue() == "Le port est 7860 [1].\n[1] Guide  (file f1)\n"
+    assert err.getvalue() == "[generation start]\n[generation complete]\n"
+    assert printer.status == 0
+
+
+def test_quiet_prints_the_answer_on_its_own_line_and_errors_set_the_status():
+    out, err = io.StringIO(), io.StringIO()
+    printer = EventPrinter(quiet=True, out=out, err=err)
+    printer.print({"event": "chunk", "data": {"content": "Réponse"}})
+    printer.print({"event": "error", "data": {"phase": "generation", "message": "provider down"}})
+    assert out.getvalue() == "Réponse\n" and err.getvalue() == "[error] generation: provider down\n"
+    assert printer.status == 1
