@@ -30,6 +30,7 @@ from api.routes.completion import CompletionController
 from api.routes.documents import DocumentsController
 from api.routes.feedback import FeedbackController
 from api.routes.health import HealthController
+from api.routes.openai_api import OpenAIController
 from api.routes.search import SearchController
 from api.routes.sessions import SessionsController
 from api.routes.upload_sessions import UploadSessionsController
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
             DocumentsController,
             UploadSessionsController,
             SearchController,
+            OpenAIController,
             *web_routes(),
         ],
         dependencies={

@@ -35,7 +35,7 @@ from litestar.types import Receive, Scope, Send
 from api.auth import bearer_token, jwt_secret
 from routeur.settings import Settings
 
-LIMITED_PREFIXES = ("/completion", "/api/v1/chat")
+LIMITED_PREFIXES = ("/completion", "/api/v1/chat", "/v1/chat")
 STORE_NAME = "rate_limit"
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

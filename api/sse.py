@@ -1,7 +1,7 @@
 """The event protocol on the wire: one adapter per contract.
 
 - Fess-style ``/api/v1/chat/stream``: named events ``session``, ``phase``, ``chunk``,
-  ``sources``, ``done``, ``error``.
+  ``sources``, ``done``, ``error`` (``chat_events``, also sent on the realtime WebSocket).
 - ``/completion`` with ``stream: true``: unnamed ``data:`` lines
   ``{"content", "done", "metadata"}``; the last has ``done: true`` and the full metadata.
 """
@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import aclosing
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -38,8 +39,11 @@ def _json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
-async def chat_stream(dependencies: RunDependencies, turn: Turn, session_id: str) -> AsyncIterator[ServerSentEventMessage]:
-    yield ServerSentEventMessage(event="session", data=_json({"sessionId": session_id}))
+async def chat_events(dependencies: RunDependencies, turn: Turn, session_id: str) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """The session routes' events as ``(name, data)``: ``session`` first, then the turn's events,
+    its ``done`` completed with the session, the answer as HTML and the metrics; a failure after
+    the start becomes one ``error`` event. The SSE route and the realtime WebSocket send exactly these."""
+    yield "session", {"sessionId": session_id}
     try:
         async for event, metrics in run_turn(dependencies, turn):
             name, data = event["event"], dict(event["data"])
@@ -53,10 +57,15 @@ async def chat_stream(dependencies: RunDependencies, turn: Turn, session_id: str
                     "sources": data["sources"],
                     "metadata": {"model": turn.model, "agent": turn.agent.type, **(metrics or {})},
                 }
-            yield ServerSentEventMessage(event=name, data=_json(data))
+            yield name, data
     except Exception as exc:  # the stream has started: report, then end cleanly
-        error = events.failure("stream", exc)
-        yield ServerSentEventMessage(event="error", data=_json(error["data"]))
+        yield "error", dict(events.failure("stream", exc)["data"])
+
+
+async def chat_stream(dependencies: RunDependencies, turn: Turn, session_id: str) -> AsyncIterator[ServerSentEventMessage]:
+    async with aclosing(chat_events(dependencies, turn, session_id)) as named:
+        async for name, data in named:
+            yield ServerSentEventMessage(event=name, data=_json(data))
 
 
 async def completion_stream(dependencies: RunDependencies, turn: Turn) -> AsyncIterator[ServerSentEventMessage]:
