@@ -1,8 +1,8 @@
 """The Litestar application: routes, auth, rate limiting, error envelope, and what handlers
 depend on, opened for the app's lifetime and injected one by one: ``settings``, ``store``,
 ``models``, ``run_dependencies`` (the three together, for agent runs), ``checkpointer``,
-``conversations`` (sessions metadata), ``turn_locks``, ``uploads``, ``graphs`` and
-``token_issuer``."""
+``conversations`` (sessions metadata), ``turn_locks``, ``uploads``, ``graphs``, ``rooms``
+(realtime signalling) and ``token_issuer``."""
 
 from __future__ import annotations
 
@@ -31,12 +31,14 @@ from api.routes.documents import DocumentsController
 from api.routes.feedback import FeedbackController
 from api.routes.health import HealthController
 from api.routes.openai_api import OpenAIController
+from api.routes.realtime import realtime_socket
 from api.routes.search import SearchController
 from api.routes.sessions import SessionsController
 from api.routes.upload_sessions import UploadSessionsController
 from api.routes.web import swagger_plugin, web_routes
 from api.security import schema_not_found_as_envelope, security_headers
 from api.services.graphs import AgentGraphs, app_version
+from api.services.realtime import SignallingRooms
 from api.services.turn_locks import TurnLocks, build_turn_locks
 from api.sessions import open_checkpointer
 from api.throttle import LoginThrottle
@@ -88,6 +90,7 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
                 app.state.checkpointer = checkpointer
                 app.state.uploads = uploads
                 app.state.graphs = AgentGraphs(checkpointer)
+                app.state.rooms = SignallingRooms(max_peers=settings.realtime_room_peers)
                 yield
         finally:
             await asyncio.to_thread(store.close)
@@ -105,6 +108,7 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
             UploadSessionsController,
             SearchController,
             OpenAIController,
+            realtime_socket,
             *web_routes(),
         ],
         dependencies={
@@ -117,6 +121,7 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
             "turn_locks": Provide(provide_turn_locks, sync_to_thread=False),
             "uploads": Provide(provide_uploads, sync_to_thread=False),
             "graphs": Provide(provide_graphs, sync_to_thread=False),
+            "rooms": Provide(provide_rooms, sync_to_thread=False),
             "token_issuer": Provide(lambda: issuer, sync_to_thread=False),
             "login_throttle": Provide(lambda: login_throttle, sync_to_thread=False),
         },
@@ -167,3 +172,7 @@ def provide_uploads(state: State) -> UploadSessionStore:
 
 def provide_graphs(state: State) -> AgentGraphs:
     return state.graphs
+
+
+def provide_rooms(state: State) -> SignallingRooms:
+    return state.rooms
