@@ -2,7 +2,7 @@
 depend on, opened for the app's lifetime and injected one by one: ``settings``, ``store``,
 ``models``, ``run_dependencies`` (the three together, for agent runs), ``checkpointer``,
 ``conversations`` (sessions metadata), ``turn_locks``, ``uploads``, ``graphs``, ``rooms``
-(realtime signalling) and ``token_issuer``."""
+(realtime signalling), ``chat_budget`` (its rate limit) and ``token_issuer``."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 
 from api.auth import TokenIssuer, build_jwt_auth
 from api.errors import EXCEPTION_HANDLERS
-from api.ratelimit import STORE_NAME, build_rate_limit, limiter_first
+from api.ratelimit import STORE_NAME, ChatBudget, build_rate_limit, limiter_first
 from api.ratelimit import build_store as build_rate_limit_store
 from api.routes.auth import AuthController
 from api.routes.catalog import CatalogController
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
     issuer = TokenIssuer(jwt_auth, settings.jwt_ttl_s)
     limits_store = build_rate_limit_store(settings)
     login_throttle = LoginThrottle(limits_store, settings.auth_failures_per_minute)
+    chat_budget = ChatBudget(rate_limit, limits_store)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
             "rooms": Provide(provide_rooms, sync_to_thread=False),
             "token_issuer": Provide(lambda: issuer, sync_to_thread=False),
             "login_throttle": Provide(lambda: login_throttle, sync_to_thread=False),
+            "chat_budget": Provide(lambda: chat_budget, sync_to_thread=False),
         },
         stores={STORE_NAME: limits_store},
         before_send=[security_headers],

@@ -15,6 +15,7 @@ import msgspec
 from litestar import WebSocket, websocket
 
 from api.auth import Principal
+from api.ratelimit import ChatBudget
 from api.services.graphs import AgentGraphs
 from api.services.realtime import RealtimeConnection, SignallingRooms, problem
 from api.services.turn_locks import TurnLocks
@@ -32,6 +33,7 @@ async def realtime_socket(
     conversations: ConversationStore,
     turn_locks: TurnLocks,
     rooms: SignallingRooms,
+    chat_budget: ChatBudget,
 ) -> None:
     await socket.accept()
     sending = asyncio.Lock()  # a turn's events, pongs and relayed signalling share the socket
@@ -49,6 +51,7 @@ async def realtime_socket(
         conversations=conversations,
         turn_locks=turn_locks,
         rooms=rooms,
+        budget=chat_budget,
     )
     idle_timeout = run_dependencies.settings.realtime_idle_timeout_s
     try:

@@ -6,7 +6,7 @@ Client → server:
   ``project_id``, ``sources``, ``top_k``) runs a turn in a session, as ``/api/v1/chat/stream``
   does, and sends its events as ``{"type": <event>, "payload": <the SSE event's data>}``:
   ``session``, ``phase``, ``chunk``, ``sources``, ``done`` or ``error``. One turn at a time per
-  connection.
+  connection; each counts against the caller's chat rate limit, shared with the HTTP routes.
 - ``cancel`` stops the running turn (its model call upstream too) → ``cancelled``.
 - ``join`` (``room``, optional ``project_id``) enters a WebRTC signalling room → ``joined``
   (``peerId``, the other ``peers``); then ``offer``, ``answer`` and ``ice-candidate`` payloads are
@@ -34,9 +34,10 @@ import msgspec
 from litestar.exceptions import HTTPException
 
 from api.auth import Principal
+from api.ratelimit import ChatBudget
 from api.schemas import RealtimeJoin, RealtimeMessage, check_session_id
 from api.services.graphs import AgentGraphs
-from api.services.turn_locks import TurnLocks
+from api.services.turn_locks import Lease, TurnLocks
 from api.services.turns import SessionRecord, build_turn, resolve_project, session_events, thread_id
 from graphs.dependencies import RunDependencies
 from graphs.registry import UnknownAgentError
@@ -110,10 +111,12 @@ class RealtimeConnection:
     conversations: ConversationStore
     turn_locks: TurnLocks
     rooms: SignallingRooms
+    budget: ChatBudget
     peer_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     turn: asyncio.Task[None] | None = None
     session_id: str | None = None
     room: tuple[str, str] | None = None
+    running: bool = False
     last_activity: float = field(default_factory=time.monotonic)
 
     def idle_for(self) -> float:
@@ -122,7 +125,7 @@ class RealtimeConnection:
 
     @property
     def busy(self) -> bool:
-        return self.turn is not None and not self.turn.done()
+        return self.running
 
     async def handle(self, raw: str) -> None:
         """One client message: answered, or refused with an ``error`` message."""
@@ -157,6 +160,9 @@ class RealtimeConnection:
         if self.busy:
             await self.send(problem("busy", "A turn is already running on this connection: wait for its done, or send cancel"))
             return
+        if (retry_after := await self.budget.spend(self.principal.sub)) is not None:
+            await self.send(problem("rate_limited", "Rate limit exceeded: too many requests, retry later", status=429, retry_after=retry_after))
+            return
         try:
             request = msgspec.convert(payload, RealtimeMessage, strict=False)
             session_id = check_session_id(request.sessionId) if request.sessionId else uuid.uuid4().hex
@@ -177,19 +183,33 @@ class RealtimeConnection:
             return
 
         async def run() -> None:
+            """The last event (``done`` or ``error``) goes out once the run is over and the
+            session free, so a follow-up sent as soon as it arrives is not refused as busy."""
+            last: dict[str, Any] | None = None
             try:
                 async with aclosing(session_events(self.dependencies, turn, session_id)) as stream:
                     async for name, data in stream:
-                        await self.send(message(name, data))
+                        if name in ("done", "error"):
+                            last = message(name, data)
+                        else:
+                            await self.send(message(name, data))
+                await self._end_turn(lease)
+                if last is not None:
+                    await self.send(last)
             except Exception:  # noqa: BLE001 - the socket went away mid-turn; the loop sees it closed
                 return
             finally:
-                self.last_activity = time.monotonic()
-                with anyio.CancelScope(shield=True):
-                    await lease.release()
+                await self._end_turn(lease)
 
         self.session_id = session_id
+        self.running = True
         self.turn = asyncio.create_task(run())
+
+    async def _end_turn(self, lease: Lease) -> None:
+        self.running = False
+        self.last_activity = time.monotonic()
+        with anyio.CancelScope(shield=True):
+            await lease.release()
 
     async def _cancel(self) -> None:
         running = self.busy

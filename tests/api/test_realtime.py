@@ -29,3 +29,21 @@ def test_an_idle_socket_is_closed_and_pings_keep_it_open(client):
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json(timeout=5)
         assert closed.value.code == 4408 and 0.4 < time.monotonic() - started < 3
+
+
+def test_turns_on_the_socket_share_the_callers_chat_rate_limit(settings_factory):
+    with TestClient(create_app(settings_factory("realtime-limit", rate_limit_per_minute=2))) as limited:
+        token = limited.post("/auth/token").json()["access_token"]
+        with limited.websocket_connect("/realtime/ws", headers={"Authorization": f"Bearer {token}"}) as ws:
+            for _ in range(2):
+                ws.send_json({"type": "message", "payload": {"text": "Bonjour", "agent": "V1"}})
+                while (message := ws.receive_json(timeout=60))["type"] != "done":
+                    assert message["type"] != "error", message
+            ws.send_json({"type": "message", "payload": {"text": "Bonjour"}})
+            refused = ws.receive_json(timeout=10)
+            assert refused["type"] == "error" and refused["payload"]["code"] == "rate_limited"
+            assert refused["payload"]["status"] == 429 and refused["payload"]["retry_after"] > 0
+            ws.send_json({"type": "ping", "payload": {}})
+            assert ws.receive_json(timeout=5)["type"] == "pong"
+        over = limited.post("/completion", headers={"Authorization": f"Bearer {token}"}, json={"message": "Bonjour"})
+        assert over.status_code == 429  # the socket's turns were counted in the same budget
