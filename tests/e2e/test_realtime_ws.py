@@ -107,10 +107,14 @@ async def test_a_turn_streams_the_sse_routes_events_as_messages(server):
     async with connect(ws_url(server), additional_headers=bearer(server)) as ws:
         await send(ws, "message", {"text": PORT_QUESTION, "model": "stub-ok"})
         done, before = await until(ws, "done")
+        session_id = before[0]["payload"]["sessionId"]
+        # a follow-up sent the moment done arrives finds the session free
+        await send(ws, "message", {"text": "Et la limite de requêtes ?", "model": "stub-ok", "sessionId": session_id})
+        follow, between = await until(ws, "done")
+        assert follow["payload"]["sessionId"] == session_id and "error" not in [m["type"] for m in between]
     kinds = [m["type"] for m in before]
     assert kinds[0] == "session" and "phase" in kinds and "chunk" in kinds and "sources" in kinds and "error" not in kinds
     assert kinds.index("sources") < len(kinds) and kinds.index("phase") < kinds.index("chunk")
-    session_id = before[0]["payload"]["sessionId"]
     answer = "".join(m["payload"]["content"] for m in before if m["type"] == "chunk")
     assert answer == done["payload"]["answer"] == "Le service écoute sur le port 7860 [1]."
     assert done["payload"]["sessionId"] == session_id and done["payload"]["sources"][0]["id"] == 1
@@ -126,7 +130,7 @@ async def test_a_turn_streams_the_sse_routes_events_as_messages(server):
     # the session is a real one: its history holds the turn
     with httpx.Client(base_url=server.url, headers=bearer(server), timeout=30) as client:
         history = client.get(f"/api/v1/sessions/{session_id}").json()
-    assert [m["role"] for m in history["messages"]] == ["user", "assistant"]
+    assert [m["role"] for m in history["messages"]] == ["user", "assistant"] * 2
 
 
 async def test_cancel_stops_the_running_turn_and_the_connection_stays_usable(server, stub):
