@@ -174,7 +174,6 @@ class RealtimeConnection:
                 thread_id=thread_id(self.principal, session_id),
                 session=SessionRecord(store=self.conversations, owner=self.principal.sub, session_id=session_id),
             )
-            lease = await self.turn_locks.acquire(turn.thread_id or "")
         except msgspec.ValidationError as exc:
             await self.send(problem("invalid_message", f"Invalid message payload: {exc}", status=400))
             return
@@ -183,8 +182,19 @@ class RealtimeConnection:
             return
 
         async def run() -> None:
-            """The last event (``done`` or ``error``) goes out once the run is over and the
-            session free, so a follow-up sent as soon as it arrives is not refused as busy."""
+            """The session's lock is awaited here, not in the receive loop (``enqueue`` may wait),
+            so pings and ``cancel`` are answered meanwhile. The last event (``done`` or
+            ``error``) goes out once the run is over and the session free, so a follow-up sent
+            as soon as it arrives is not refused as busy."""
+            try:
+                lease = await self.turn_locks.acquire(turn.thread_id or "")
+            except HTTPException as exc:
+                self.running = False
+                await _deliver(self.send, _request_problem(exc))
+                return
+            except BaseException:  # cancelled while waiting for the session
+                self.running = False
+                raise
             last: dict[str, Any] | None = None
             try:
                 async with aclosing(session_events(self.dependencies, turn, session_id)) as stream:

@@ -245,3 +245,18 @@ async def test_a_second_message_while_a_turn_runs_is_refused(server):
         await send(ws, "message", {"text": PORT_QUESTION, "model": "stub-ok"})
         busy, _ = await until(ws, "error")
         assert busy["payload"]["code"] == "busy"
+
+
+async def test_a_session_busy_with_another_turn_is_refused_with_409(server):
+    headers = bearer(server)
+    async with connect(ws_url(server), additional_headers=headers) as first, connect(ws_url(server), additional_headers=headers) as second:
+        await send(first, "message", {"text": PORT_QUESTION, "model": "stub-slow"})
+        session, _ = await until(first, "session")
+        await until(first, "chunk")
+        await send(second, "message", {"text": PORT_QUESTION, "model": "stub-ok", "sessionId": session["payload"]["sessionId"]})
+        refused = await receive(second)
+        assert refused["type"] == "error" and refused["payload"]["status"] == 409
+        await send(second, "ping")
+        assert (await receive(second))["type"] == "pong"
+        await send(first, "cancel")
+        assert (await until(first, "cancelled"))[0]["payload"]["cancelled"] is True
