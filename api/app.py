@@ -2,7 +2,8 @@
 depend on, opened for the app's lifetime and injected one by one: ``settings``, ``store``,
 ``models``, ``run_dependencies`` (the three together, for agent runs), ``checkpointer``,
 ``conversations`` (sessions metadata), ``turn_locks``, ``uploads``, ``jobs`` (background
-ingestion, on this process's store), ``graphs`` and ``token_issuer``."""
+ingestion, on this process's store), ``graphs``, ``rooms`` (realtime signalling), ``chat_budget``
+(its rate limit) and ``token_issuer``."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from litestar.types import Receive, Scope, Send
 from api.auth import TokenIssuer, build_jwt_auth
 from api.errors import EXCEPTION_HANDLERS
 from api.observability import serve_logged
-from api.ratelimit import STORE_NAME, build_rate_limit, client_address, limiter_first, trusted_networks
+from api.ratelimit import STORE_NAME, ChatBudget, build_rate_limit, client_address, limiter_first, trusted_networks
 from api.ratelimit import build_store as build_rate_limit_store
 from api.routes.auth import AuthController
 from api.routes.catalog import CatalogController
@@ -32,6 +33,8 @@ from api.routes.completion import CompletionController
 from api.routes.documents import DocumentsController, IngestionJobsController
 from api.routes.feedback import FeedbackController
 from api.routes.health import HealthController
+from api.routes.openai_api import OpenAIController
+from api.routes.realtime import realtime_socket
 from api.routes.search import SearchController
 from api.routes.sessions import SessionsController
 from api.routes.upload_sessions import UploadSessionsController
@@ -39,6 +42,7 @@ from api.routes.web import swagger_plugin, web_routes
 from api.security import schema_not_found_as_envelope, security_headers
 from api.services.graphs import AgentGraphs, app_version
 from api.services.jobs import IngestionJobs
+from api.services.realtime import SignallingRooms
 from api.services.turn_locks import TurnLocks, build_turn_locks
 from api.sessions import open_checkpointer
 from api.throttle import LoginThrottle
@@ -89,6 +93,7 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
     issuer = TokenIssuer(jwt_auth, settings.jwt_ttl_s)
     limits_store = build_rate_limit_store(settings)
     login_throttle = LoginThrottle(limits_store, settings.auth_failures_per_minute)
+    chat_budget = ChatBudget(rate_limit, limits_store)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -109,6 +114,7 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
                 app.state.uploads = uploads
                 app.state.jobs = jobs
                 app.state.graphs = AgentGraphs(checkpointer)
+                app.state.rooms = SignallingRooms(max_peers=settings.realtime_room_peers)
                 yield
         finally:
             await asyncio.to_thread(store.close)
@@ -126,6 +132,8 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
             IngestionJobsController,
             UploadSessionsController,
             SearchController,
+            OpenAIController,
+            realtime_socket,
             *web_routes(),
         ],
         dependencies={
@@ -139,8 +147,10 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
             "uploads": Provide(provide_uploads, sync_to_thread=False),
             "jobs": Provide(provide_jobs, sync_to_thread=False),
             "graphs": Provide(provide_graphs, sync_to_thread=False),
+            "rooms": Provide(provide_rooms, sync_to_thread=False),
             "token_issuer": Provide(lambda: issuer, sync_to_thread=False),
             "login_throttle": Provide(lambda: login_throttle, sync_to_thread=False),
+            "chat_budget": Provide(lambda: chat_budget, sync_to_thread=False),
         },
         stores={STORE_NAME: limits_store},
         before_send=[security_headers],
@@ -198,3 +208,7 @@ def provide_jobs(state: State) -> IngestionJobs:
 
 def provide_graphs(state: State) -> AgentGraphs:
     return state.graphs
+
+
+def provide_rooms(state: State) -> SignallingRooms:
+    return state.rooms

@@ -2,7 +2,9 @@
 
 A token carries the caller (``sub``) and the projects it may search (``projects``). In
 development the secret is generated once and kept under the data dir, so tokens survive restarts;
-in production a configured secret is required (``Settings.production_problems``)."""
+in production a configured secret is required (``Settings.production_problems``). Tokens travel
+in ``Authorization: Bearer`` only, except on the realtime WebSocket, which browsers open without
+headers: there ``?token=`` is accepted too."""
 
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.security.jwt import JWTAuth, Token
+from litestar.middleware.authentication import AuthenticationResult
+from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware, Token
 
 from api.routes.web import PUBLIC_PATHS as WEB_PATHS
 from routeur.settings import Settings
@@ -61,6 +64,30 @@ def bearer_token(header: str) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
+REALTIME_PATHS = ("/realtime/ws",)
+"""WebSocket routes that also take the token as ``?token=``: a browser's ``WebSocket`` cannot
+send an ``Authorization`` header."""
+
+
+def websocket_query_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    """The ``token`` query parameter, only on a realtime WebSocket handshake that sends no
+    ``Authorization`` header: every HTTP route stays bearer-header only."""
+    if connection.scope["type"] != "websocket" or connection.scope["path"] not in REALTIME_PATHS:
+        return None
+    if "authorization" in connection.headers:
+        return None
+    return connection.query_params.get("token") or None
+
+
+class BearerAuthenticationMiddleware(JWTAuthenticationMiddleware):
+    """Litestar's JWT middleware, plus the realtime socket's query token (``websocket_query_token``)."""
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        if (token := websocket_query_token(connection)) is not None:
+            return await self.authenticate_token(encoded_token=token, connection=connection)
+        return await super().authenticate_request(connection)
+
+
 def current_projects(settings: Settings, sub: str, granted: Sequence[str]) -> tuple[str, ...] | None:
     """What a token for ``sub`` may use *now*: the projects it was granted that its client still
     has. None when the caller no longer exists (client removed, or a development token on a
@@ -82,13 +109,14 @@ def current_projects(settings: Settings, sub: str, granted: Sequence[str]) -> tu
 
 def principal_retriever(settings: Settings):
     """Litestar's ``retrieve_user_handler``: the token is valid (signature, expiry) when this
-    runs; it still has to be a bearer access token of a caller that exists today."""
+    runs; it still has to be a bearer access token (or the realtime socket's query token) of a
+    caller that exists today."""
 
     async def retrieve_principal(token: Token, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
         extras = token.extras or {}
         if extras.get("type", "access") != "access":
             return None
-        if bearer_token(connection.headers.get("authorization", "")) is None:
+        if bearer_token(connection.headers.get("authorization", "")) is None and websocket_query_token(connection) is None:
             return None
         projects = current_projects(settings, token.sub, extras.get("projects", ()))
         if projects is None:
@@ -103,6 +131,7 @@ def build_jwt_auth(settings: Settings) -> JWTAuth[Principal]:
         token_secret=jwt_secret(settings),
         retrieve_user_handler=principal_retriever(settings),
         exclude=PUBLIC_PATHS,
+        authentication_middleware_class=BearerAuthenticationMiddleware,
         default_token_expiration=timedelta(seconds=settings.jwt_ttl_s),
         description="Bearer token from POST /auth/token",
     )

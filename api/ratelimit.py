@@ -35,7 +35,7 @@ from litestar.types import Receive, Scope, Send
 from api.auth import bearer_token, jwt_secret
 from routeur.settings import Settings
 
-LIMITED_PREFIXES = ("/completion", "/api/v1/chat")
+LIMITED_PREFIXES = ("/completion", "/api/v1/chat", "/v1/chat")
 STORE_NAME = "rate_limit"
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -142,11 +142,40 @@ class ClientRateLimitConfig(RateLimitConfig):
             return None
 
     def limit_for(self, request: Request[Any, Any, Any]) -> int:
-        sub = self.subject(request)
+        return self.limit_for_subject(self.subject(request))
+
+    def limit_for_subject(self, sub: str | None) -> int:
         client = self.settings.client(sub) if sub else None
         if client is not None and client.rate_limit_per_minute is not None:
             return client.rate_limit_per_minute
         return self.settings.rate_limit_per_minute
+
+
+class ChatBudget:
+    """The same per-caller limit for chat turns that come without an HTTP request (messages on the
+    realtime WebSocket): counted in the same store under the same key as the caller's chat and
+    completion requests, so a socket is no way around the limit."""
+
+    def __init__(self, config: ClientRateLimitConfig, store: Store):
+        self._limiter = ClientRateLimitMiddleware(app=_no_app, config=config)
+        self._config = config
+        self._store = store
+
+    async def spend(self, sub: str) -> int | None:
+        """Counts one turn for ``sub``; None when allowed, else the seconds until it would be."""
+        limiter = self._limiter
+        limit = self._config.limit_for_subject(sub)
+        key = f"{type(limiter).__name__}::sub:{sub}"  # the key the middleware counts this caller under
+        async with limiter._lock:
+            cache_object = await limiter.retrieve_cached_history(key, self._store)
+            if len(cache_object.history) >= limit:
+                return max(cache_object.reset - int(time()), 1)
+            await limiter.set_cached_history(key=key, cache_object=cache_object, store=self._store)
+        return None
+
+
+async def _no_app(scope: Scope, receive: Receive, send: Send) -> None:
+    raise RuntimeError("ChatBudget's limiter only counts")
 
 
 def build_rate_limit(settings: Settings) -> ClientRateLimitConfig:

@@ -417,3 +417,131 @@ class SessionRename(msgspec.Struct, forbid_unknown_fields=True):
 class ConversationDeleted(msgspec.Struct):
     sessionId: str  # noqa: N815
     deleted: bool
+
+
+# -- OpenAI-compatible API ------------------------------------------------------------
+
+MaxTokens = Annotated[int, msgspec.Meta(ge=1, description="Most answer tokens sent back (finish_reason length beyond)")]
+
+
+class ContentPart(msgspec.Struct, forbid_unknown_fields=False):
+    """One part of a multi-part message; only ``text`` parts are understood."""
+
+    type: str
+    text: str | None = None
+
+
+class OpenAIMessage(msgspec.Struct, forbid_unknown_fields=False):
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[ContentPart] | None = None
+    name: str | None = None
+
+
+class StreamOptions(msgspec.Struct, forbid_unknown_fields=False):
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(msgspec.Struct, forbid_unknown_fields=False):
+    """OpenAI's chat-completions body, plus the agent options as extension fields: ``project_id``,
+    ``sources`` and ``top_k`` at the top level, or ``project_id`` / ``sources`` (comma-separated)
+    in ``metadata`` (a string map, as OpenAI defines it). Fields OpenAI clients send that do not
+    apply to an agent (``user``, ``seed``, ``tool_choice``...) are ignored."""
+
+    model: str
+    messages: Annotated[list[OpenAIMessage], msgspec.Meta(min_length=1)]
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    temperature: Temperature | None = None
+    max_tokens: MaxTokens | None = None
+    max_completion_tokens: MaxTokens | None = None
+    n: Annotated[int, msgspec.Meta(ge=1, le=1)] | None = None
+    metadata: dict[str, str] | None = None
+    project_id: str | None = None
+    sources: Sources | None = None
+    top_k: TopK | None = None
+    tools: list[dict[str, Any]] | None = None
+
+
+class ChatCompletionMessage(msgspec.Struct):
+    role: Literal["assistant"]
+    content: str
+
+
+class ChatCompletionChoice(msgspec.Struct):
+    index: int
+    message: ChatCompletionMessage
+    finish_reason: Literal["stop", "length"]
+    logprobs: None = None
+
+
+class RouteurExtension(msgspec.Struct):
+    """What OpenAI's shape has no field for, under one key OpenAI clients ignore."""
+
+    agent: str
+    model: str
+    messageId: str  # noqa: N815 - the answer's stable id, as on the other routes
+    sources: list[dict[str, Any]]
+    phases: list[dict[str, Any]]
+    metadata: dict[str, Any]
+
+
+class ChatCompletion(msgspec.Struct):
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[ChatCompletionChoice]
+    usage: Usage
+    routeur: RouteurExtension
+    system_fingerprint: None = None
+
+
+class OpenAIModel(msgspec.Struct):
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+    description: str
+
+
+class OpenAIModelList(msgspec.Struct):
+    object: Literal["list"]
+    data: list[OpenAIModel]
+
+
+class OpenAIErrorDetail(msgspec.Struct):
+    message: str
+    type: str
+    code: str | None
+    param: str | None = None
+
+
+class OpenAIError(msgspec.Struct):
+    """The body of every error under ``/v1``, OpenAI's shape."""
+
+    error: OpenAIErrorDetail
+
+
+# -- realtime WebSocket ---------------------------------------------------------------
+
+
+class RealtimeMessage(msgspec.Struct, forbid_unknown_fields=False):
+    """The payload of a ``message``: a turn in a session, as on ``/api/v1/chat/stream``."""
+
+    text: str | None = None
+    sessionId: str | None = None  # noqa: N815
+    agent: str | None = None
+    model: str | None = None
+    temperature: Temperature | None = None
+    project_id: str | None = None
+    sources: Sources | None = None
+    top_k: TopK | None = None
+
+    @property
+    def message(self) -> str | None:
+        return self.text
+
+
+class RealtimeJoin(msgspec.Struct, forbid_unknown_fields=False):
+    room: Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
+    project_id: str | None = None

@@ -1,7 +1,7 @@
 """The event protocol on the wire: one adapter per contract.
 
 - Fess-style ``/api/v1/chat/stream``: named events ``session``, ``phase``, ``chunk``,
-  ``sources``, ``done``, ``error``.
+  ``sources``, ``done``, ``error`` (``session_events``, also sent on the realtime WebSocket).
 - ``/completion`` with ``stream: true``: unnamed ``data:`` lines
   ``{"content", "done", "metadata"}``; the last has ``done: true`` and the full metadata.
 """
@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from typing import Any
 
 from litestar.background_tasks import BackgroundTask, BackgroundTasks
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from api.services.turns import Turn, render_html, run_turn
+from api.services.turns import Turn, run_turn, session_events
 from graphs import events
 from graphs.dependencies import RunDependencies
 
@@ -39,24 +40,9 @@ def _json(data: Any) -> str:
 
 
 async def chat_stream(dependencies: RunDependencies, turn: Turn, session_id: str) -> AsyncIterator[ServerSentEventMessage]:
-    yield ServerSentEventMessage(event="session", data=_json({"sessionId": session_id}))
-    try:
-        async for event, metrics in run_turn(dependencies, turn):
-            name, data = event["event"], dict(event["data"])
-            if name == "done":
-                data = {
-                    "sessionId": session_id,
-                    "messageId": data["messageId"],
-                    "htmlContent": render_html(data["answer"]),
-                    "answer": data["answer"],
-                    "content": data["answer"],
-                    "sources": data["sources"],
-                    "metadata": {"model": turn.model, "agent": turn.agent.type, **(metrics or {})},
-                }
+    async with aclosing(session_events(dependencies, turn, session_id)) as named:
+        async for name, data in named:
             yield ServerSentEventMessage(event=name, data=_json(data))
-    except Exception as exc:  # the stream has started: report, then end cleanly
-        error = events.failure("stream", exc)
-        yield ServerSentEventMessage(event="error", data=_json(error["data"]))
 
 
 async def completion_stream(dependencies: RunDependencies, turn: Turn) -> AsyncIterator[ServerSentEventMessage]:

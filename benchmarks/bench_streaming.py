@@ -1,15 +1,19 @@
 """Time to first event, time to first chunk and whole-run time, p50/p95, for one V2 run at a
-time: the graph in-process, our ``/api/v1/chat/stream`` over HTTP, and the same graph served by
-``langgraph dev`` through ``langgraph-sdk``. The model is the paced fake, so only the service is
-measured. Targets: first event over our HTTP ≤ 1/50 of langgraph dev's; HTTP ≤ 1.5× in-process.
+time: the graph in-process, our ``/api/v1/chat/stream`` and our OpenAI-compatible
+``/v1/chat/completions`` (streamed) over HTTP, and the same graph served by ``langgraph dev``
+through ``langgraph-sdk``. The model is the paced fake, so only the service is measured. Our two
+HTTP surfaces run alternately on one server, so drift affects both alike. Targets: first event
+over our HTTP ≤ 1/50 of langgraph dev's; HTTP ≤ 1.5× in-process; the OpenAI surface's first
+chunk within 10 % of the SSE route's.
 
-    python -m benchmarks.bench_streaming [--runs 100] [--tokens 20] [--delay-ms 0]
+    python -m benchmarks.bench_streaming [--runs 100] [--tokens 20] [--delay-ms 0] [--surfaces-only]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import time
 
 import httpx
@@ -62,20 +66,48 @@ async def in_process(runs: int, store, settings, tokens: int, delay_s: float) ->
     return timings
 
 
-async def over_http(runs: int, url: str, headers: dict[str, str]) -> list[Timing]:
-    timings = []
+async def _sse_once(client: httpx.AsyncClient) -> Timing:
+    start = time.perf_counter()
+    first = chunk = None
+    async with aconnect_sse(client, "POST", "/api/v1/chat/stream", data={"message": QUESTION, "model": "paced"}) as source:
+        async for sse in source.aiter_sse():
+            if sse.event == "phase":
+                first = first or time.perf_counter()
+            elif sse.event == "chunk" and chunk is None:
+                chunk = time.perf_counter()
+    return first - start, chunk - start, time.perf_counter() - start
+
+
+async def _openai_once(client: httpx.AsyncClient) -> Timing:
+    """First event: the first phase (``routeur`` extension); first chunk: the first answer text."""
+    start = time.perf_counter()
+    first = chunk = None
+    body = {"model": "routeur-v2:paced", "messages": [{"role": "user", "content": QUESTION}], "stream": True}
+    async with aconnect_sse(client, "POST", "/v1/chat/completions", json=body) as source:
+        async for sse in source.aiter_sse():
+            if sse.data == "[DONE]":
+                break
+            data = json.loads(sse.data)
+            if first is None and data.get("routeur", {}).get("event") == "phase":
+                first = time.perf_counter()
+            elif chunk is None and data["choices"] and data["choices"][0]["delta"].get("content"):
+                chunk = time.perf_counter()
+    return first - start, chunk - start, time.perf_counter() - start
+
+
+async def both_surfaces(runs: int, url: str, headers: dict[str, str]) -> tuple[list[Timing], list[Timing]]:
+    """The SSE route and the OpenAI route, alternately (each goes first every other run)."""
+    sse: list[Timing] = []
+    compatible: list[Timing] = []
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as client:
-        for _ in range(runs):
-            start = time.perf_counter()
-            first = chunk = None
-            async with aconnect_sse(client, "POST", "/api/v1/chat/stream", data={"message": QUESTION, "model": "paced"}) as source:
-                async for sse in source.aiter_sse():
-                    if sse.event == "phase":
-                        first = first or time.perf_counter()
-                    elif sse.event == "chunk" and chunk is None:
-                        chunk = time.perf_counter()
-            timings.append((first - start, chunk - start, time.perf_counter() - start))
-    return timings
+        for index in range(runs):
+            if index % 2:
+                compatible.append(await _openai_once(client))
+                sse.append(await _sse_once(client))
+            else:
+                sse.append(await _sse_once(client))
+                compatible.append(await _openai_once(client))
+    return sse, compatible
 
 
 async def through_langgraph_dev(runs: int, url: str) -> list[Timing]:
@@ -97,6 +129,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--tokens", type=int, default=20)
     parser.add_argument("--delay-ms", type=float, default=0.0)
+    parser.add_argument("--surfaces-only", action="store_true", help="only our SSE route vs our OpenAI-compatible route")
     args = parser.parse_args()
 
     settings = prepared_data_dir()
@@ -105,10 +138,14 @@ def main() -> None:
 
     ours = start_ours(settings.data_dir, models_file)
     try:
-        asyncio.run(over_http(3, ours.url, ours.token()))  # warm-up
-        results["ours: /api/v1/chat/stream"] = asyncio.run(over_http(args.runs, ours.url, ours.token()))
+        asyncio.run(both_surfaces(3, ours.url, ours.token()))  # warm-up
+        sse, compatible = asyncio.run(both_surfaces(args.runs, ours.url, ours.token()))
+        results["ours: /api/v1/chat/stream"], results["ours: /v1/chat/completions"] = sse, compatible
     finally:
         ours.stop()
+    if args.surfaces_only:
+        _report(results, args)
+        return
     dev = start_langgraph_dev(settings.data_dir, models_file, n_jobs=4)
     try:
         asyncio.run(through_langgraph_dev(3, dev.url))
@@ -122,6 +159,10 @@ def main() -> None:
     finally:
         store.close()
 
+    _report(results, args)
+
+
+def _report(results: dict[str, list[Timing]], args: argparse.Namespace) -> None:
     rows = []
     for name, timings in results.items():
         first, chunk, end = (summary([t[i] for t in timings]) for i in range(3))
@@ -131,6 +172,11 @@ def main() -> None:
         ["server", "first event p50", "p95", "first chunk p50", "p95", "run p50", "p95"],
         rows,
     )
+    sse_chunk = summary([t[1] for t in results["ours: /api/v1/chat/stream"]])[0]
+    compatible_chunk = summary([t[1] for t in results["ours: /v1/chat/completions"]])[0]
+    print(f"\nfirst chunk, /v1/chat/completions / /api/v1/chat/stream (p50): {compatible_chunk / sse_chunk:.3f}x   (target ≤ 1.10x)")
+    if "langgraph dev + SDK" not in results:
+        return
     ours_first = summary([t[0] for t in results["ours: /api/v1/chat/stream"]])[0]
     dev_first = summary([t[0] for t in results["langgraph dev + SDK"]])[0]
     ours_end = summary([t[2] for t in results["ours: /api/v1/chat/stream"]])[0]

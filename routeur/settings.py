@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     conversations_path: Path | None = Field(default=None, description="Sessions metadata (titles, message ids, feedback) on SQLite; defaults to <data_dir>/conversations.sqlite; in the Postgres database when ROUTEUR_POSTGRES_URL is set")
     turn_conflict: Literal["reject", "enqueue"] = Field(default="reject", description="A second turn while one runs in the same session: reject answers 409, enqueue waits for it (at most ROUTEUR_TURN_WAIT_S)")
     turn_wait_s: float = Field(default=30.0, description="enqueue: longest wait for the running turn of a session, then 409")
+    realtime_idle_timeout_s: float = Field(default=120.0, gt=0, description="/realtime/ws: seconds without a client message (a ping counts) and no turn running before the server closes the socket (code 4408)")
+    realtime_room_peers: int = Field(default=8, ge=2, description="/realtime/ws: most peers joined to one WebRTC signalling room")
 
     # Logs.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Least severe log line written by routeur serve: INFO has one line per request and per agent turn")

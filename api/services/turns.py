@@ -17,7 +17,7 @@ from markdown_it import MarkdownIt
 
 from api.auth import Principal
 from api.observability import logged_turn
-from graphs import streaming
+from graphs import events, streaming
 from graphs.context import AgentContext
 from graphs.dependencies import RunDependencies
 from graphs.events import Event, RunResult
@@ -176,6 +176,29 @@ async def run_turn(dependencies: RunDependencies, turn: Turn) -> AsyncIterator[t
                 if turn.session is not None:
                     await _record(turn, event["data"])
             yield event, figures
+
+
+async def session_events(dependencies: RunDependencies, turn: Turn, session_id: str) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """The session routes' events as ``(name, data)``: ``session`` first, then the turn's events,
+    its ``done`` completed with the session, the answer as HTML and the metrics; a failure after
+    the start becomes one ``error`` event. The SSE route and the realtime WebSocket send exactly these."""
+    yield "session", {"sessionId": session_id}
+    try:
+        async for event, metrics in run_turn(dependencies, turn):
+            name, data = event["event"], dict(event["data"])
+            if name == "done":
+                data = {
+                    "sessionId": session_id,
+                    "messageId": data["messageId"],
+                    "htmlContent": render_html(data["answer"]),
+                    "answer": data["answer"],
+                    "content": data["answer"],
+                    "sources": data["sources"],
+                    "metadata": {"model": turn.model, "agent": turn.agent.type, **(metrics or {})},
+                }
+            yield name, data
+    except Exception as exc:  # the stream has started: report, then end cleanly
+        yield "error", dict(events.failure("stream", exc)["data"])
 
 
 async def _record(turn: Turn, data: dict[str, Any]) -> None:
