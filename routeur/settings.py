@@ -95,6 +95,21 @@ class Settings(BaseSettings):
     turn_conflict: Literal["reject", "enqueue"] = Field(default="reject", description="A second turn while one runs in the same session: reject answers 409, enqueue waits for it (at most ROUTEUR_TURN_WAIT_S)")
     turn_wait_s: float = Field(default=30.0, description="enqueue: longest wait for the running turn of a session, then 409")
 
+    # Speech to text: faster-whisper offline (no key), or any OpenAI-compatible /audio/transcriptions.
+    transcription_provider: Literal["local", "openai-compatible"] = Field(default="local", description="local: Whisper base shipped on PyPI, run by faster-whisper on the CPU, no key; openai-compatible: POST <ROUTEUR_TRANSCRIPTION_BASE_URL>/audio/transcriptions")
+    transcription_base_url: str | None = Field(default=None, description="openai-compatible: the API base, e.g. https://api.openai.com/v1 or a self-hosted whisper server's /v1")
+    transcription_api_key: SecretStr | None = Field(default=None, description="openai-compatible: the endpoint's key (unset: none sent)")
+    transcription_model: str = Field(default="whisper-1", description="openai-compatible: the remote model (whisper-1, gpt-4o-transcribe, ...); the local provider always runs whisper-base")
+    transcription_response_format: Literal["json", "verbose_json"] = Field(default="verbose_json", description="openai-compatible: verbose_json also returns the detected language (whisper-1, whisper servers); gpt-4o-transcribe accepts json only")
+    transcription_timeout_s: float = Field(default=300.0, gt=0, description="openai-compatible: seconds one transcription request may take")
+    transcription_language: str | None = Field(default=None, description="ISO-639-1 language of audio sent without ?language= (e.g. fr); unset: detected from the first 30 s, which can mistake synthetic or accented French for another language")
+    transcription_model_dir: Path | None = Field(default=None, description="local: where the Whisper base model is assembled from its two PyPI parts, once; defaults to <data_dir>/models/whisper-base")
+    transcription_cpu_threads: int | None = Field(default=None, ge=1, description="local: CPU threads of the model; unset: every core")
+    transcription_batch_size: int = Field(default=4, ge=1, le=32, description="local: speech segments (cut by voice activity detection, up to 30 s each) decoded together; bounds the parallelism and the memory of one transcription")
+    transcription_concurrency: int = Field(default=1, ge=1, description="local: transcriptions run at once per process; more wait their turn")
+    transcription_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1, description="Largest audio file accepted (413 beyond)")
+    transcription_max_duration_s: float = Field(default=3600.0, gt=0, description="Longest audio accepted, in seconds (400 beyond); a meeting request's max_duration_seconds may lower it")
+
     # Retrieval defaults.
     top_k: int = Field(default=5, description="Passages retrieved per search")
     max_search_rounds: int = Field(default=2, description="V2: extra searches with a reformulated query when too few passages are relevant")
@@ -110,6 +125,9 @@ class Settings(BaseSettings):
 
     def resolved_sessions_path(self) -> Path:
         return self.sessions_path or self.data_dir / "sessions.sqlite"
+
+    def resolved_transcription_model_dir(self) -> Path:
+        return self.transcription_model_dir or self.data_dir / "models" / "whisper-base"
 
     def resolved_conversations_path(self) -> Path:
         return self.conversations_path or self.data_dir / "conversations.sqlite"
@@ -136,6 +154,8 @@ class Settings(BaseSettings):
     def _check_sizes(self) -> Settings:
         if self.chunk_overlap >= self.chunk_size:
             raise ValueError("chunk_overlap must be smaller than chunk_size")
+        if self.transcription_provider == "openai-compatible" and not self.transcription_base_url:
+            raise ValueError("transcription_provider openai-compatible needs transcription_base_url")
         return self
 
 
