@@ -1,8 +1,8 @@
 """The Litestar application: routes, auth, rate limiting, error envelope, and what handlers
 depend on, opened for the app's lifetime and injected one by one: ``settings``, ``store``,
 ``models``, ``run_dependencies`` (the three together, for agent runs), ``checkpointer``,
-``conversations`` (sessions metadata), ``turn_locks``, ``uploads``, ``graphs`` and
-``token_issuer``."""
+``conversations`` (sessions metadata), ``turn_locks``, ``uploads``, ``graphs``, ``token_issuer``
+and ``transcriber`` (speech to text; the offline model loads on first use)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from api.routes.documents import DocumentsController
 from api.routes.feedback import FeedbackController
 from api.routes.health import HealthController
 from api.routes.search import SearchController
+from api.routes.transcription import TranscriptionController
 from api.routes.sessions import SessionsController
 from api.routes.upload_sessions import UploadSessionsController
 from api.routes.web import swagger_plugin, web_routes
@@ -41,6 +42,7 @@ from api.sessions import open_checkpointer
 from api.throttle import LoginThrottle
 from graphs.dependencies import RunDependencies
 from nodes.models.factory import ModelRegistry
+from nodes.models.speech import build_transcriber
 from retrievers import build_store
 from retrievers.base import DocumentStore
 from retrievers.uploads import UploadSessionStore
@@ -69,6 +71,7 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
     issuer = TokenIssuer(jwt_auth, settings.jwt_ttl_s)
     limits_store = build_rate_limit_store(settings)
     login_throttle = LoginThrottle(limits_store, settings.auth_failures_per_minute)
+    transcriber = build_transcriber(settings)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -103,6 +106,7 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
             DocumentsController,
             UploadSessionsController,
             SearchController,
+            TranscriptionController,
             *web_routes(),
         ],
         dependencies={
@@ -117,6 +121,7 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
             "graphs": Provide(provide_graphs, sync_to_thread=False),
             "token_issuer": Provide(lambda: issuer, sync_to_thread=False),
             "login_throttle": Provide(lambda: login_throttle, sync_to_thread=False),
+            "transcriber": Provide(lambda: transcriber, sync_to_thread=False),
         },
         stores={STORE_NAME: limits_store},
         before_send=[security_headers],

@@ -24,7 +24,7 @@ class ClientCredentials(BaseModel):
     id: str
     secret: SecretStr
     projects: list[str]
-    rate_limit_per_minute: int | None = Field(default=None, ge=1, description="This client's own chat/completion limit (e.g. a batch job); default ROUTEUR_RATE_LIMIT_PER_MINUTE")
+    rate_limit_per_minute: int | None = Field(default=None, ge=1, description="This client's own chat/completion/transcription limit (e.g. a batch job); default ROUTEUR_RATE_LIMIT_PER_MINUTE")
 
 
 class Settings(BaseSettings):
@@ -71,7 +71,7 @@ class Settings(BaseSettings):
         default=[], description='JSON list: [{"id": ..., "secret": ..., "projects": [...]}]'
     )
     dev_projects: list[str] = Field(default=["default"], description="Projects a development token may use")
-    rate_limit_per_minute: int = Field(default=10, description="Chat and completion requests per client per minute")
+    rate_limit_per_minute: int = Field(default=10, description="Chat, completion and transcription requests per client per minute")
     trust_forwarded_for: bool = Field(default=False, description="Take the client address from X-Forwarded-For, only for requests from ROUTEUR_TRUSTED_PROXIES (the right-most hop that is not a trusted proxy)")
     trusted_proxies: list[str] = Field(default=[], description='JSON list of proxy addresses or networks whose X-Forwarded-For is believed, e.g. ["10.0.0.5", "172.16.0.0/12"]; empty: the header is ignored')
     redis_url: SecretStr | None = Field(default=None, description="Redis URL (redis://host:6379/0) for the rate-limit and login-throttle store, shared by every API process; unset: in-process memory")

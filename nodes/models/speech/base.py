@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from nodes.models.speech.audio import DecodedAudio
 
@@ -46,6 +46,7 @@ class Transcript:
         }
 
 
+@runtime_checkable
 class Transcriber(Protocol):
     """Speech to text. ``audio`` is the decoded audio (checked and measured by the caller);
     ``data`` and ``filename`` are the original file, for providers that take the file itself."""
