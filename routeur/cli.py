@@ -43,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
 
     add_feedback_parser(commands)
 
+    from routeur.transcribe import add_parser as add_transcribe_parser
+
+    add_transcribe_parser(commands)
+
     serve = commands.add_parser("serve", help="Serve the HTTP API")
     serve.add_argument("--host", default=None, help="Default: settings (127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="Default: settings (7860)")
@@ -56,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_reindex())
     if args.command == "serve":
         return _serve(args)
+    if args.command == "transcribe":
+        return _transcribe(args)
     if args.command == "eval":
         from routeur.evaluation.command import evaluate
 
@@ -65,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
 
         return asyncio.run(export(args))
     return 2
+
+
+def _transcribe(args: argparse.Namespace) -> int:
+    from routeur.transcribe import transcribe_file
+
+    return asyncio.run(transcribe_file(args, get_settings()))
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -51,8 +51,8 @@ async def read_audio(upload: UploadFile | None, settings: Settings, max_seconds:
         raise HTTPException(status_code=415, detail=str(exc)) from exc
     data = await upload.read()
     if len(data) > settings.transcription_max_bytes:
-        limit_mb = settings.transcription_max_bytes / (1024 * 1024)
-        raise HTTPException(status_code=413, detail=f"'{name}' is {len(data)} bytes, over the {limit_mb:g} MB limit for audio")
+        limit = settings.transcription_max_bytes
+        raise HTTPException(status_code=413, detail=f"'{name}' is {len(data)} bytes, over the {limit}-byte limit for audio ({limit / 2**20:.2f} MB)")
     try:
         audio = await asyncio.to_thread(decode, data, max_seconds)
     except AudioError as exc:
