@@ -1,6 +1,6 @@
 """Audio uploads to transcripts and meeting minutes: the checks every upload goes through (type
 415, size 413, undecodable or too long 400), the transcriber call (an unknown language 400, a
-failing remote provider 502), and the minutes stored as a document of the project on request."""
+failing remote provider or chat model 502), and the minutes stored as a document of the project on request."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ import asyncio
 import time
 from datetime import UTC, datetime
 
+import httpx
+import openai
+from langchain_core.exceptions import OutputParserException
+from pydantic import ValidationError
 from litestar.datastructures import UploadFile
 from litestar.exceptions import HTTPException, ValidationException
 
@@ -112,7 +116,10 @@ async def meeting(
     limit = max_duration(settings, form.max_duration_seconds)
     name, data, audio = await read_audio(form.file, settings, limit)
     transcript = await transcribe(transcriber, settings, name, data, audio, language)
-    written = await write_report(transcript.text, transcript.language, models, report_model, settings.electricity_mix_zone)
+    try:
+        written = await write_report(transcript.text, transcript.language, models, report_model, settings.electricity_mix_zone)
+    except (openai.APIError, httpx.HTTPError, ValidationError, OutputParserException) as exc:
+        raise HTTPException(status_code=502, detail=f"The chat model '{report_model}' failed to write the minutes: {exc}") from exc
     report = written.report
     minutes = render_markdown(report, transcript.language)
     document = await _store(store, settings, project_id, name, render_markdown(report, transcript.language, transcript.text)) if form.store else None

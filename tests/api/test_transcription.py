@@ -48,7 +48,8 @@ def stub():
 async def client(settings_factory, model_dir, stub):
     settings = settings_factory("transcription", clients=CLIENTS, rate_limit_per_minute=100_000, transcription_model_dir=model_dir, model_max_retries=0)
     models_file = settings.data_dir / "models.json"
-    models_file.write_text(json.dumps(stub.models_file_entries()))
+    unreachable = {"name": "unreachable", "base_url": "http://127.0.0.1:9/v1", "timeout_s": 2, "max_retries": 0}
+    models_file.write_text(json.dumps([*stub.models_file_entries(), unreachable]))
     settings = settings.model_copy(update={"extra_models_file": models_file})
     async with AsyncTestClient(create_app(settings)) as test_client:
         yield test_client
@@ -195,6 +196,10 @@ async def test_meeting_minutes_by_an_llm(client, alpha, audio):
     assert body["report"]["actions"] == [{"task": "Relire le compte rendu", "owner": "Stub", "due": "lundi"}]
     assert body["metadata"]["report"]["usage"]["total_tokens"] == 25
     assert "- **Stub** : Relire le compte rendu" in body["text"]
+
+    failed = await client.post("/transcription/meeting?language=fr", headers=alpha, files=_file(audio["wav"]), data={"model": "unreachable"})
+    assert failed.status_code == 502
+    assert "'unreachable' failed to write the minutes" in failed.json()["message"]
 
 
 async def test_openai_compatible_provider(settings_factory, stub, audio):
