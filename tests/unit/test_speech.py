@@ -4,6 +4,7 @@ offline meeting minutes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -16,9 +17,10 @@ import pytest
 from nodes.meeting import extract_report, render_markdown
 from nodes.models.speech import AudioTooLongError, UndecodableAudioError, UnsupportedAudioError, check_format, decode
 from nodes.models.speech.bundle import MANIFEST, PARTS, ModelFilesError, _packaged, ensure_model_dir, verify
+from nodes.models.speech.local import LocalWhisper
 from routeur.settings import Settings
 from tests.support.api_support import ROOT
-from tests.support.speech import GREETING, convert, speak
+from tests.support.speech import GREETING, MEETING, convert, speak
 
 EXPECTED_SIZE = sum(_packaged(distribution, name).size for distribution, name in PARTS)
 
@@ -126,3 +128,24 @@ def test_offline_minutes_english_and_empty():
     empty = extract_report("   ")
     assert (empty.summary, empty.decisions, empty.actions, empty.participants) == ("", [], [], [])
     assert "No speech detected." in render_markdown(empty, "en")
+
+
+async def test_a_cancelled_transcription_stops_early_and_holds_its_slot_until_done(tmp_path, tmp_path_factory):
+    long_meeting = " ".join([MEETING] * 12)  # about two minutes: VAD segments of up to 30 s, one batch each
+    audio = decode(speak(long_meeting, tmp_path / "long.wav").read_bytes(), 600)
+    transcriber = LocalWhisper(tmp_path_factory.getbasetemp() / "whisper-base", cpu_threads=2, batch_size=1)
+    await transcriber.load()
+    reached: list[float] = []
+    task = asyncio.create_task(transcriber.transcribe(audio, data=b"", filename="long.wav", language="fr", progress=reached.append))
+    while not reached:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert transcriber._slots.locked()  # the worker thread still runs: its slot is not given away
+    for _ in range(600):
+        if not transcriber._slots.locked():
+            break
+        await asyncio.sleep(0.1)
+    assert not transcriber._slots.locked()
+    assert max(reached) < audio.duration / 2  # stopped after the batch in progress, not at the end

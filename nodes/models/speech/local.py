@@ -56,11 +56,24 @@ class LocalWhisper:
     async def transcribe(
         self, audio: DecodedAudio, *, data: bytes, filename: str, language: str | None = None, progress: Progress | None = None
     ) -> Transcript:
-        async with self._slots:
-            return await asyncio.to_thread(self.transcribe_sync, audio, language, progress)
+        """A caller that goes away (a client disconnecting) stops the work after the batch in
+        progress; its slot stays taken until the worker thread has really finished, so the
+        concurrency bound holds."""
+        stop = threading.Event()
+        await self._slots.acquire()
+        work = asyncio.ensure_future(asyncio.to_thread(self.transcribe_sync, audio, language, progress, stop))
+        work.add_done_callback(lambda _: self._slots.release())
+        try:
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            stop.set()
+            raise
 
-    def transcribe_sync(self, audio: DecodedAudio, language: str | None = None, progress: Progress | None = None) -> Transcript:
-        """Blocking transcription (the CLI and benchmarks call it directly)."""
+    def transcribe_sync(
+        self, audio: DecodedAudio, language: str | None = None, progress: Progress | None = None, stop: threading.Event | None = None
+    ) -> Transcript:
+        """Blocking transcription (the CLI and benchmarks call it directly); ``stop`` ends it
+        after the current batch of segments."""
         pipeline = load_pipeline(self.model_dir, self.cpu_threads, self.concurrency)
         if language is not None and language not in pipeline.model.supported_languages:
             raise UnsupportedLanguageError(f"Unknown language '{language}': use an ISO-639-1 code such as fr or en")
@@ -71,8 +84,11 @@ class LocalWhisper:
             texts.append(segment.text.strip())
             if progress is not None:
                 progress(min(segment.end, audio.duration))
-        if progress is not None:
-            progress(audio.duration)
+            if stop is not None and stop.is_set():
+                break
+        else:
+            if progress is not None:
+                progress(audio.duration)
         return Transcript(
             text=" ".join(t for t in texts if t),
             language=info.language,
