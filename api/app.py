@@ -4,6 +4,8 @@ depend on, opened for the app's lifetime and injected one by one: ``settings``, 
 ``conversations`` (sessions metadata), ``turn_locks``, ``uploads``, ``jobs`` (background
 ingestion, on this process's store), ``graphs``, ``rooms`` (realtime signalling), ``chat_budget``
 (its rate limit) and ``token_issuer``."""
+``conversations`` (sessions metadata), ``turn_locks``, ``uploads``, ``graphs``, ``token_issuer``
+and ``transcriber`` (speech to text; the offline model loads on first use)."""
 
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ from api.routes.health import HealthController
 from api.routes.openai_api import OpenAIController
 from api.routes.realtime import realtime_socket
 from api.routes.search import SearchController
+from api.routes.transcription import TranscriptionController
 from api.routes.sessions import SessionsController
 from api.routes.upload_sessions import UploadSessionsController
 from api.routes.web import swagger_plugin, web_routes
@@ -48,6 +51,7 @@ from api.sessions import open_checkpointer
 from api.throttle import LoginThrottle
 from graphs.dependencies import RunDependencies
 from nodes.models.factory import ModelRegistry
+from nodes.models.speech import build_transcriber
 from retrievers import build_store
 from retrievers.base import DocumentStore
 from retrievers.uploads import UploadSessionStore
@@ -94,6 +98,7 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
     limits_store = build_rate_limit_store(settings)
     login_throttle = LoginThrottle(limits_store, settings.auth_failures_per_minute)
     chat_budget = ChatBudget(rate_limit, limits_store)
+    transcriber = build_transcriber(settings)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -134,6 +139,7 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
             SearchController,
             OpenAIController,
             realtime_socket,
+            TranscriptionController,
             *web_routes(),
         ],
         dependencies={
@@ -151,6 +157,7 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
             "token_issuer": Provide(lambda: issuer, sync_to_thread=False),
             "login_throttle": Provide(lambda: login_throttle, sync_to_thread=False),
             "chat_budget": Provide(lambda: chat_budget, sync_to_thread=False),
+            "transcriber": Provide(lambda: transcriber, sync_to_thread=False),
         },
         stores={STORE_NAME: limits_store},
         before_send=[security_headers],

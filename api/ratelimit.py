@@ -1,4 +1,4 @@
-"""Rate limiting with Litestar's ``RateLimitConfig`` on the chat and completion routes.
+"""Rate limiting with Litestar's ``RateLimitConfig`` on the chat, completion and transcription routes (a transcription costs seconds of CPU).
 
 Who is counted: an authenticated request by its token's subject (a verified token, so a caller
 cannot rotate identities by forging them), with that client's own ``rate_limit_per_minute``
@@ -35,7 +35,7 @@ from litestar.types import Receive, Scope, Send
 from api.auth import bearer_token, jwt_secret
 from routeur.settings import Settings
 
-LIMITED_PREFIXES = ("/completion", "/api/v1/chat", "/v1/chat")
+LIMITED_PREFIXES = ("/completion", "/api/v1/chat", "/v1/chat", "/transcription")
 STORE_NAME = "rate_limit"
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

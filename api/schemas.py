@@ -545,3 +545,82 @@ class RealtimeMessage(msgspec.Struct, forbid_unknown_fields=False):
 class RealtimeJoin(msgspec.Struct, forbid_unknown_fields=False):
     room: Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
     project_id: str | None = None
+
+
+# -- transcription ----------------------------------------------------------------------------
+
+Language = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2,3}$", description="ISO-639-1 code of the spoken language, e.g. fr")]
+
+
+@dataclass
+class TranscriptionForm:
+    file: UploadFile | None = None
+
+
+@dataclass
+class MeetingForm:
+    file: UploadFile | None = None
+    project_id: str | None = None
+    max_duration_seconds: float | None = None
+    store: bool = False
+    model: str | None = None
+
+
+class TranscriptionUsage(msgspec.Struct):
+    """Billed like OpenAI's transcription usage: by seconds of audio."""
+
+    seconds: float
+    type: str = "duration"
+
+
+class TranscriptionResponse(msgspec.Struct):
+    text: str
+    language: str | None
+    duration: float
+    model: str
+    usage: TranscriptionUsage
+    metadata: dict[str, Any]
+
+
+class MeetingAction(msgspec.Struct):
+    task: str
+    owner: str | None
+    due: str | None
+
+
+class MeetingReportBody(msgspec.Struct):
+    summary: str
+    decisions: list[str]
+    actions: list[MeetingAction]
+    participants: list[str]
+
+
+class StoredReport(msgspec.Struct):
+    project_id: str
+    file_id: str
+    title: str
+    chunks: int
+
+
+class MeetingResponse(msgspec.Struct):
+    text: str  # the minutes, in Markdown
+    language: str | None
+    duration: float
+    model: str  # the transcription model
+    report: MeetingReportBody
+    report_model: str  # the chat model that wrote the minutes
+    transcript: str
+    project_id: str
+    document: StoredReport | None
+    usage: TranscriptionUsage
+    metadata: dict[str, Any]
+
+
+class SupportedFormats(msgspec.Struct):
+    supported_formats: list[str]
+    max_file_size_mb: float
+    max_duration_seconds: float
+    model: str
+    provider: str
+    languages: str
+    default_language: str | None

@@ -34,6 +34,7 @@ examples:
   routeur ask "Quels formats ?" --agent V1 --quiet
   routeur serve --port 7860                              # the HTTP API
   routeur eval demo/eval/questions.jsonl --ingest demo/corpus
+  routeur transcribe reunion.mp3 --language fr           # speech to text, offline by default
   routeur <command> --help                               # a command's own options
 """
 
@@ -69,7 +70,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argpars
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="<command>", title="commands")
     runners: dict[str, Callable[[argparse.Namespace], int]] = {}
-    for add in (add_ingest, add_ask, add_serve, add_eval, add_feedback, add_reindex):
+    for add in (add_ingest, add_ask, add_serve, add_eval, add_feedback, add_reindex, add_transcribe):
         name, runner = add(commands)
         runners[name] = runner
     return parser, runners
@@ -97,6 +98,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _command(commands: argparse._SubParsersAction, name: str, summary: str, description: str, epilog: str = "") -> argparse.ArgumentParser:
     return commands.add_parser(name, help=summary, description=description, epilog=epilog or None, formatter_class=_Formatter)
+
+
+def add_transcribe(commands: argparse._SubParsersAction) -> tuple[str, Callable[[argparse.Namespace], int]]:
+    from routeur.transcribe import add_parser, transcribe_file
+
+    add_parser(commands)
+    return "transcribe", lambda args: asyncio.run(transcribe_file(args, get_settings()))
 
 
 # -- ingest ----------------------------------------------------------------------------------

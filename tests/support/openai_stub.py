@@ -9,6 +9,9 @@ The model name picks the behaviour of generation calls (structured-output calls,
 - ``stub-hang``: never answers (the client's timeout must fire);
 - ``stub-stall``: streams 2 words, then stalls forever;
 - ``stub-paced``: streams 20 words at 30 ms each (for concurrency tests).
+``POST /v1/audio/transcriptions`` (multipart, as OpenAI's) answers a fixed French sentence for
+model ``stub-whisper`` (with the language, in verbose_json, named as OpenAI names it) and 500 for
+``stub-error``; ``TRANSCRIPTION_REQUESTS`` keeps what each request sent.
 ``GET /stats`` reports what was sent, whether the client went away, and the most streams ever
 open at once (``max_concurrent_streams``; ``POST /stats/reset-peak`` restarts it from now).
 """
@@ -21,10 +24,12 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import uvicorn
 from litestar import Litestar, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
 from litestar.response import Stream
 
 STATS: dict[str, int] = {
@@ -56,6 +61,13 @@ def _tool_reply(model: str, request: dict[str, Any]) -> dict[str, Any]:
     question = next((m["content"] for m in reversed(request["messages"]) if m["role"] == "user"), "")
     if "relevant" in properties:
         args: dict[str, Any] = {"relevant": [1]}
+    elif "decisions" in properties:
+        args = {
+            "summary": "Résumé du stub : " + question.split(".")[0].strip(),
+            "decisions": ["Le stub a pris une décision."],
+            "actions": [{"task": "Relire le compte rendu", "owner": "Stub", "due": "lundi"}],
+            "participants": ["Stub"],
+        }
     elif "verdict" in properties:
         args = _verdict(question)
     else:
@@ -134,6 +146,23 @@ async def completions(data: dict[str, Any]) -> Any:
     return Stream(_stream(model), media_type="text/event-stream")
 
 
+STUB_TRANSCRIPT = "Bonjour, ceci est la transcription du serveur de test."
+TRANSCRIPTION_REQUESTS: list[dict[str, Any]] = []
+
+
+@post("/v1/audio/transcriptions")
+async def transcriptions(data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]) -> Any:
+    upload = data.get("file")
+    content = await upload.read() if upload is not None else b""
+    fields = {k: v for k, v in data.items() if isinstance(v, str)}
+    TRANSCRIPTION_REQUESTS.append({**fields, "filename": getattr(upload, "filename", None), "bytes": len(content)})
+    if fields.get("model") == "stub-error":
+        return Response({"error": {"message": "stub transcription failure", "type": "server_error"}}, status_code=500)
+    if fields.get("response_format") == "verbose_json":
+        return {"task": "transcribe", "language": "french", "duration": 1.5, "text": STUB_TRANSCRIPT, "segments": []}
+    return {"text": STUB_TRANSCRIPT}
+
+
 @get("/stats")
 async def stats() -> dict[str, int]:
     return STATS
@@ -152,7 +181,7 @@ class StubServer:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
-        config = uvicorn.Config(Litestar([completions, stats, reset_peak]), host="127.0.0.1", port=self.port, log_level="warning")
+        config = uvicorn.Config(Litestar([completions, transcriptions, stats, reset_peak]), host="127.0.0.1", port=self.port, log_level="warning")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 

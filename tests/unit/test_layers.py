@@ -10,6 +10,9 @@ from tests.support.api_support import ROOT
 
 MODULES = [
     "routeur.cli",
+    "routeur.transcribe",
+    "nodes.models.speech",
+    "nodes.meeting",
     "routeur.evaluation.command",
     "routeur.evaluation.dataset",
     "routeur.evaluation.evaluators",
@@ -24,6 +27,7 @@ MODULES = [
     "benchmarks.bench_throughput",
     "benchmarks.bench_retrieval",
     "benchmarks.bench_memory",
+    "benchmarks.bench_transcription",
 ]
 
 
