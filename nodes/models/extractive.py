@@ -61,9 +61,11 @@ def extract_answer(
     for rank, passage in enumerate(passages):
         source_id, title, section, text = passage if len(passage) == 4 else (passage[0], passage[1], "", passage[2])
         items = sentences(text)
+        position = 0
         for index, (heading, sentence) in enumerate(items):
+            position = position + 1 if index and items[index - 1][0] == heading else 0
             context = stem_set(" ".join((title, section, heading)))
-            candidates.append(_Candidate(rank, source_id, index, sentence, stem_set(sentence), context, items))
+            candidates.append(_Candidate(rank, source_id, index, sentence, stem_set(sentence), context, items, position))
     frequency = [sum(1 for c in candidates if word & (c.found | c.context)) for word in wanted]
     weights = [math.log(1 + len(candidates) / df) if df else 0.0 for df in frequency]
     total = sum(weights)
@@ -72,12 +74,13 @@ def extract_answer(
         if candidate.sentence.rstrip().endswith("?") or total == 0:
             continue
         own = sum(w for word, w in zip(wanted, weights, strict=True) if word & candidate.found)
-        if own == 0:
-            continue
         context = sum(w for word, w in zip(wanted, weights, strict=True) if word & candidate.context and not word & candidate.found)
+        if own == 0 and context < MIN_HEADING_SHARE * total:
+            continue
         length = len(candidate.sentence.split())
         score = (own + HEADING_WEIGHT * context) / total / (1 + max(0, length - LONG_SENTENCE_WORDS) / LONG_SENTENCE_WORDS)
-        scored.append((score / (1 + PASSAGE_RANK_PENALTY * candidate.rank), candidate))
+        score /= (1 + PASSAGE_RANK_PENALTY * candidate.rank) * (1 + SECTION_POSITION_PENALTY * candidate.position)
+        scored.append((score, candidate))
     scored.sort(key=lambda item: item[0], reverse=True)
     chosen: list[tuple[int, str]] = []
     seen: set[tuple[int, int]] = set()
@@ -103,6 +106,12 @@ _ELLIPTIC_START = re.compile(
 ELLIPTIC_WORDS = 6
 LONG_SENTENCE_WORDS = 30
 PASSAGE_RANK_PENALTY = 0.1
+SECTION_POSITION_PENALTY = 0.05
+"""Documentation answers the question its heading asks first: a section's first sentences weigh a
+little more (lead bias)."""
+MIN_HEADING_SHARE = 0.5
+"""A sentence sharing no word with the question is still a candidate when its section heading holds
+this share of the question: the heading asked it, the sentence answers it in other words."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +123,8 @@ class _Candidate:
     found: frozenset[str]
     context: frozenset[str]
     items: list[tuple[str, str]]
+    position: int
+    """The sentence's place in its section (0: the first after the heading)."""
 
 
 def _with_neighbours(candidate: _Candidate) -> list[int]:

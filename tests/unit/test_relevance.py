@@ -136,3 +136,21 @@ def test_the_section_heading_counts_as_context_for_its_sentences():
     ]
     answer = extract_answer("Quelle base pour les fuseaux horaires ?", passages, max_sentences=1)
     assert "IANA" in answer and answer.rstrip().endswith("[1]")
+
+
+def test_a_section_whose_heading_asks_the_question_answers_it_in_its_own_words():
+    passage = (
+        "# Que se passe-t-il si je ferme la fenêtre pendant une réponse ?\n\n"
+        "La déconnexion du client annule l'appel en cours. La génération s'arrête aussitôt.\n\n"
+        "# Que se passe-t-il si le serveur tombe en panne ?\n\n"
+        "Une réponse d'erreur nomme la phase en échec."
+    )
+    answer = extract_answer("Que se passe-t-il si je ferme mon navigateur au milieu d'une réponse ?", [(1, "FAQ", "", passage)], max_sentences=1)
+    assert "La déconnexion du client annule l'appel en cours. [1]" in answer
+    assert "phase en échec" not in answer
+
+
+def test_a_section_s_first_sentence_wins_a_tie_with_a_later_one():
+    passage = "# Effacer une session\n\nEnvoyez clear=true pour effacer la session. Plus tard, effacer la session libère sa mémoire."
+    answer = extract_answer("Comment effacer une session ?", [(1, "FAQ", "", passage)], max_sentences=1)
+    assert "clear=true" in answer and "mémoire" not in answer
