@@ -3,9 +3,8 @@ depend on, opened for the app's lifetime and injected one by one: ``settings``, 
 ``models``, ``run_dependencies`` (the three together, for agent runs), ``checkpointer``,
 ``conversations`` (sessions metadata), ``turn_locks``, ``uploads``, ``jobs`` (background
 ingestion, on this process's store), ``graphs``, ``rooms`` (realtime signalling), ``chat_budget``
-(its rate limit) and ``token_issuer``."""
-``conversations`` (sessions metadata), ``turn_locks``, ``uploads``, ``graphs``, ``token_issuer``
-and ``transcriber`` (speech to text; the offline model loads on first use)."""
+(its rate limit), ``token_issuer`` and ``transcriber`` (speech to text; the offline model loads
+on first use)."""
 
 from __future__ import annotations
 
