@@ -11,18 +11,27 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from nodes.models.speech import AudioError, TranscriptionProviderError, UnsupportedLanguageError, build_transcriber, check_format, decode
 from routeur.settings import Settings
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("transcribe", help="Transcribe an audio file (offline Whisper base by default)")
+    parser = commands.add_parser(
+        "transcribe",
+        help="Transcribe an audio file (offline Whisper base by default)",
+        description="Speech to text with the deployment's provider (ROUTEUR_TRANSCRIPTION_PROVIDER): offline Whisper base\n"
+        "by default, which needs no key. The transcript goes to stdout, a progress bar in seconds of audio to stderr.",
+        epilog="examples:\n  routeur transcribe reunion.mp3 --language fr\n  routeur transcribe note.wav --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("file", type=Path, help="Audio file: " + ", ".join(("flac", "m4a", "mp3", "mp4", "ogg", "wav", "webm")) + "...")
     parser.add_argument("--language", default=None, help="Spoken language, ISO-639-1 (default: ROUTEUR_TRANSCRIPTION_LANGUAGE, else detected)")
     parser.add_argument("--json", action="store_true", help="Print the transcript with its language, duration, model and metrics as JSON")
 
 
 async def transcribe_file(args: argparse.Namespace, settings: Settings) -> int:
+    # Imported here: the audio stack (PyAV, CTranslate2) is slow to load for every other command.
+    from nodes.models.speech import AudioError, TranscriptionProviderError, UnsupportedLanguageError, build_transcriber, check_format, decode
+
     try:
         check_format(args.file.name)
         data = args.file.read_bytes()
