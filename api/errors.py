@@ -40,7 +40,7 @@ _ERROR_DESCRIPTIONS = {
     401: "Missing, invalid or expired bearer token",
     403: "The token may not use this project",
     404: "Not found",
-    409: "A turn is already running in this session, or the upload session is deactivated",
+    409: "A turn is already running in this session, the upload session is deactivated, or the name is taken (on_conflict=reject)",
     413: "Request or file too large",
     415: "Unsupported file type",
     429: "Rate limit exceeded (see Retry-After)",

@@ -73,7 +73,9 @@ class UploadSessionsController(Controller):
             status = "unchanged" if result.outcome == "unchanged" else result.status
             await uploads.record(
                 session_id,
-                uploaded(result.filename, file_id=result.file_id, title=result.title, chunks=result.chunks, status=status, error=result.message),
+                uploaded(
+                    result.filename, file_id=result.file_id, title=result.title, chunks=result.chunks, status=status, error=result.message
+                ),
             )
             results.append(result)
         return batch_response(project_id, results)

@@ -127,7 +127,8 @@ class IngestionJobs:
         async with self._slots:
             data = await self._jobs.read_bytes(job.id, item.position)
             if data is None:
-                await self._jobs.update(job.id, item.position, "error", status_code=500, error="The uploaded bytes are missing: upload it again")
+                missing = "The uploaded bytes are missing: upload it again"
+                await self._jobs.update(job.id, item.position, "error", status_code=500, error=missing)
                 return
 
             async def stage(name: Stage) -> None:

@@ -195,3 +195,16 @@ async def test_names_and_jobs_are_per_project(app_client, tokens):
     await _until_done(app_client, tokens["alpha"], "alpha", job_id)
     hits = (await app_client.post("/projects/beta/search", headers=tokens["beta"], json={"query": "loutre", "mode": "sparse"})).json()
     assert hits["results"] == []
+
+
+async def test_an_upload_session_that_left_a_file_unchanged_does_not_delete_it(app_client, tokens):
+    h = tokens["alpha"]
+    before = (await app_client.post("/projects/alpha/documents", headers=h, files={"file": ("ancien.md", _doc("hibou"))})).json()
+    session = (await app_client.post("/projects/alpha/upload-sessions", headers=h)).json()["id"]
+    added = await app_client.post(f"/projects/alpha/upload-sessions/{session}", headers=h, files={"file": ("ancien.md", _doc("hibou"))})
+    assert added.json()["files"][0]["outcome"] == "unchanged"
+    details = (await app_client.get(f"/projects/alpha/upload-sessions/{session}", headers=h)).json()
+    assert [f["status"] for f in details["files"]] == ["unchanged"] and details["documents"] == 0
+    removed = (await app_client.delete(f"/projects/alpha/upload-sessions/{session}", headers=h)).json()
+    assert removed["documents_deleted"] == 0
+    assert (await app_client.get(f"/projects/alpha/documents/{before['files'][0]['file_id']}", headers=h)).status_code == 200
