@@ -209,6 +209,11 @@ class AsyncRouteurClient:
                 raise RouteurTimeoutError(f"No response from {self.base_url} in time ({type(exc).__name__})") from exc
             except httpx.TransportError as exc:
                 raise RouteurConnectionError(f"Cannot reach {self.base_url}: {exc or type(exc).__name__}") from exc
+            finally:
+                if self.pacer is not None:
+                    # Requests waiting on this one may go: with no answer, unpaced; with one, they
+                    # resume only after ``update`` below has read it (no await in between).
+                    self.pacer.settled(path)
             if self.pacer is not None:
                 self.pacer.update(path, response.headers)
             if response.is_success or response.status_code in accept:
