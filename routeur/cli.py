@@ -32,6 +32,7 @@ examples:
   routeur ingest docs/ report.pdf --project team-a       # .md .txt .html .pdf .docx
   routeur ask "Sur quel port le serveur écoute-t-il ?"   # steps on stderr, answer on stdout
   routeur ask "Quels formats ?" --agent V1 --quiet
+  routeur ask "Quels formats ?" --server http://127.0.0.1:7860   # while routeur serve runs
   routeur serve --port 7860                              # the HTTP API
   routeur eval demo/eval/questions.jsonl --ingest demo/corpus
   routeur transcribe reunion.mp3 --language fr           # speech to text, offline by default
@@ -51,6 +52,7 @@ environment (also read from ./.env; every setting is listed in .env.example):
 STORE_HELD = (
     "Stop it first, or set ROUTEUR_QDRANT_URL to a Qdrant server so that several processes share the documents."
 )
+ASK_SERVER = " To ask the running server: routeur ask --server http://{host}:{port} ..."
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -91,7 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         from retrievers.base import StoreUnavailableError
 
         if isinstance(exc, StoreUnavailableError):
-            print(f"routeur {args.command}: {store_message(exc)}", file=sys.stderr)
+            message = store_message(exc)
+            if args.command == "ask" and "held by" in message:
+                settings = get_settings()
+                message += ASK_SERVER.format(host=settings.host, port=settings.port)
+            print(f"routeur {args.command}: {message}", file=sys.stderr)
             return 3
         raise
 
@@ -165,7 +171,12 @@ def add_ask(commands: argparse._SubParsersAction) -> tuple[str, Callable[[argpar
     ask.add_argument("--source", action="append", default=[], dest="sources", metavar="FILE_ID", help="search only this file (repeatable)")
     ask.add_argument("--top-k", type=int, default=None, help="passages retrieved per search (default: ROUTEUR_TOP_K, 5)")
     ask.add_argument("--quiet", action="store_true", help="print only the answer")
-    return "ask", lambda args: asyncio.run(_ask(args))
+    ask.add_argument(
+        "--server", metavar="URL", help="ask a running server instead (works while it holds the embedded store), e.g. http://127.0.0.1:7860"
+    )
+    ask.add_argument("--client-id", help="with --server: client credentials for /auth/token (default: a development token)")
+    ask.add_argument("--client-secret", help="with --server: the client's secret")
+    return "ask", lambda args: asyncio.run(_ask_server(args) if args.server else _ask(args))
 
 
 async def _ask(args: argparse.Namespace) -> int:
@@ -187,6 +198,22 @@ async def _ask(args: argparse.Namespace) -> int:
             printer.print(event)
     finally:
         close_process_defaults()
+    return printer.status
+
+
+async def _ask_server(args: argparse.Namespace) -> int:
+    """The same question through a running server's chat stream: the same events, printed the same way."""
+    from routeur.client import AsyncRouteurClient, RouteurError
+
+    printer = EventPrinter(quiet=args.quiet)
+    options = {"agent": args.agent, "model": args.model, "project_id": args.project, "sources": args.sources or None, "top_k": args.top_k}
+    try:
+        async with AsyncRouteurClient(args.server, client_id=args.client_id, client_secret=args.client_secret) as client:
+            async for event in client.chat_stream(args.question, **options):
+                printer.print(event)
+    except RouteurError as exc:
+        print(f"routeur ask: {exc}", file=sys.stderr)
+        return 1
     return printer.status
 
 

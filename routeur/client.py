@@ -1,6 +1,6 @@
 """Python client of the Routeur IA HTTP API, async and sync, with typed results and errors.
 
-    from routeur.client import RouteurClient
+    from routeur.client import AsyncRouteurClient, RouteurClient
 
     with RouteurClient("http://127.0.0.1:7860") as client:
         print(client.complete("Sur quel port le serveur écoute-t-il ?").response)
@@ -9,15 +9,17 @@
                 print(event["data"]["content"], end="", flush=True)
         client.upload_documents("default", ["guide.pdf", ("notes.md", b"# Notes")])
 
-    async with AsyncRouteurClient(url, client_id="team-a", client_secret="...") as client:
-        answers = await client.complete_batch([{"message": q} for q in questions], max_concurrent=4)
+    async def batch(questions: list[str]) -> list:
+        async with AsyncRouteurClient("http://127.0.0.1:7860", client_id="team-a", client_secret="...") as client:
+            return await client.complete_batch([{"message": q} for q in questions], max_concurrent=4)
 
 Streams yield the protocol of ``graphs.events`` (``session``, ``phase``, ``chunk``, ``sources``,
 ``done``, ``error``) for both stream routes. The client gets its own token when none is given, and
-gets a new one once when that token is refused (it expired). A 429 is retried after the server's
-``Retry-After``; rate-limited routes are paced to the limit the server announces (``RateLimit-*``
-headers), so a batch waits for the next window instead of failing. ``RouteurClient`` runs the async client on its own event loop in a thread, so it
-also works where a loop is already running (Jupyter).
+gets a new one once when that token is refused (it expired). Rate-limited routes are paced to the
+limit the server announces (``RateLimit-*`` headers, ``routeur.pacing``), so a batch waits for the
+next window instead of failing; a 429 is still retried, after the window or ``Retry-After``.
+``RouteurClient`` runs the async client on its own event loop in a thread, so it also works where
+a loop is already running (Jupyter).
 """
 
 from __future__ import annotations
@@ -213,6 +215,11 @@ class AsyncRouteurClient:
                 raise RouteurTimeoutError(f"No response from {self.base_url} in time ({type(exc).__name__})") from exc
             except httpx.TransportError as exc:
                 raise RouteurConnectionError(f"Cannot reach {self.base_url}: {exc or type(exc).__name__}") from exc
+            finally:
+                if self.pacer is not None:
+                    # Requests waiting on this one may go: with no answer, unpaced; with one, they
+                    # resume only after ``update`` below has read it (no await in between).
+                    self.pacer.settled(path)
             if self.pacer is not None:
                 self.pacer.update(path, response.headers)
             if response.is_success or response.status_code in accept:

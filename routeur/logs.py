@@ -21,7 +21,8 @@ from typing import Any
 
 HANDLER_NAME = "routeur"
 _context: ContextVar[dict[str, Any] | None] = ContextVar("routeur_log_context", default=None)
-_STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "fields"}
+# Record attributes that are not fields (uvicorn adds a colour-coded copy of its message).
+_STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "fields", "color_message"}
 
 
 @contextmanager

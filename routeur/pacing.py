@@ -82,10 +82,22 @@ class RatePacer:
         self.window_ends: float | None = None
         self.waited_s = 0.0
         self.limited_paths: set[str] = set()
+        self.answered_paths: set[str] = set()
+        self._probes: dict[str, asyncio.Event] = {}
         self._lock = asyncio.Lock()
 
     async def acquire(self, path: str) -> None:
-        """Wait, if need be, until a request to ``path`` fits in the announced limit, and count it."""
+        """Wait, if need be, until a request to ``path`` fits in the announced limit, and count it.
+
+        Until ``path`` has answered once, whether it is limited is unknown: its first request
+        goes alone and the others wait for its answer, so a batch does not send a burst past a
+        limit it has not learnt yet."""
+        while path not in self.limited_paths and path not in self.answered_paths:
+            probe = self._probes.get(path)
+            if probe is None:
+                self._probes[path] = asyncio.Event()
+                return
+            await probe.wait()
         if path not in self.limited_paths:
             return
         async with self._lock:
@@ -102,10 +114,18 @@ class RatePacer:
                 self.waited_s += wait
                 await self.sleep(wait)
 
+    def settled(self, path: str) -> None:
+        """A request to ``path`` is over (answered or failed): release those waiting on its probe."""
+        probe = self._probes.pop(path, None)
+        if probe is not None:
+            probe.set()
+
     def update(self, path: str, headers: Mapping[str, str]) -> None:
-        """Take in what a response says of the caller's standing (no-op without the headers)."""
+        """Take in what a response says of the caller's standing (no limit announced: not limited)."""
+        self.answered_paths.add(path)
         state = announced(headers)
         if state is None:
+            self.settled(path)
             return
         limit, remaining, reset, window = state
         self.limited_paths.add(path)
@@ -117,6 +137,7 @@ class RatePacer:
         else:
             self.used = max(self.used, limit - remaining)
         self.limit, self.window_s, self.window_ends = limit, window, ends
+        self.settled(path)
 
     def exhausted(self, path: str, headers: Mapping[str, str]) -> None:
         """A 429 on ``path``: nothing more fits until the window announced with it ends."""

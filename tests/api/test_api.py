@@ -122,7 +122,8 @@ async def test_models_agents_health_and_schema(client, auth):
     }
     agents = (await client.get("/agents", headers=auth)).json()
     assert agents["total"] == 2 and [a["type"] for a in agents["agents"]] == ["V1", "V2"]
-    assert all(a["available"] for a in agents["agents"]) and "default" in agents["agents"][1]["description"]
+    assert all(a["available"] for a in agents["agents"]) and [a["default"] for a in agents["agents"]] == [False, True]
+    assert "production" not in agents["agents"][0]["description"]  # V1 must not read as the one in use
 
     health = (await client.get("/health")).json()
     assert set(health) == {"status", "version", "title", "environment", "timestamp"} and health["status"] == "healthy"

@@ -48,5 +48,10 @@ def test_ask_and_ingest_while_the_server_holds_the_store_say_who_holds_it_in_one
             assert len(lines) == 1, done.stderr
             assert f"is held by routeur serve (pid {server.process.pid})" in lines[0]
             assert "Stop it first" in lines[0] and "ROUTEUR_QDRANT_URL" in lines[0] and "Traceback" not in done.stderr
+            assert ("routeur ask --server http://127.0.0.1:7860" in lines[0]) == (args[0] == "ask")
+        # The running server answers the same question.
+        asked = _run("ask", "Sur quel port le serveur écoute-t-il ?", "--server", server.url, "--agent", "V1", data_dir=tmp_path)
+        assert asked.returncode == 0, asked.stderr
+        assert asked.stdout.strip() and "[generation complete]" in asked.stderr and "Traceback" not in asked.stderr
     finally:
         server.stop()

@@ -66,3 +66,32 @@ def test_quiet_prints_the_answer_on_its_own_line_and_errors_set_the_status():
     printer.print({"event": "error", "data": {"phase": "generation", "message": "provider down"}})
     assert out.getvalue() == "Réponse\n" and err.getvalue() == "[error] generation: provider down\n"
     assert printer.status == 1
+
+
+def test_log_lines_carry_the_context_and_their_fields_in_text_and_json():
+    import json
+    import logging
+
+    from routeur.logs import annotate, configure_logging, log_context, log_event
+
+    stream = io.StringIO()
+    configure_logging("INFO", "json", stream=stream)
+    logger = logging.getLogger("routeur.test")
+    try:
+        with log_context(request_id="r-1"):
+            annotate(agent="V2", ignored=None)
+            log_event(logger, logging.INFO, "turn", latency_ms=12.5, error=None)
+            logger.info("plain", extra={"color_message": "\x1b[36mplain\x1b[0m"})
+        log_event(logger, logging.DEBUG, "hidden")
+        first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+        assert first["message"] == "turn" and first["request_id"] == "r-1" and first["agent"] == "V2" and first["latency_ms"] == 12.5
+        assert "error" not in first and "ignored" not in first and first["level"] == "INFO" and first["time"].endswith("Z")
+        assert second == {k: second[k] for k in ("time", "level", "logger", "message", "request_id", "agent")}
+        text = io.StringIO()
+        configure_logging("INFO", "text", stream=text)
+        with log_context(request_id="r-2"):
+            log_event(logger, logging.WARNING, "request", error="No JWT token found", status=401)
+        assert text.getvalue().rstrip().endswith('WARNING routeur.test request request_id=r-2 error="No JWT token found" status=401')
+        assert [h.get_name() for h in logging.getLogger().handlers].count("routeur") == 1  # replaced, not stacked
+    finally:
+        configure_logging("INFO", "text")

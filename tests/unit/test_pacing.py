@@ -44,7 +44,30 @@ async def test_routes_that_never_announced_a_limit_are_not_paced():
     pacer.update("/completion", headers(1, 0, 50))
     for _ in range(5):
         await pacer.acquire("/projects/a/documents")
+        pacer.update("/projects/a/documents", {"Content-Type": "application/json"})
     assert clock.sleeps == []
+
+
+async def test_the_first_request_to_a_route_goes_alone_until_it_says_whether_the_route_is_limited():
+    clock = Clock()
+    pacer = RatePacer(clock=clock, sleep=clock.sleep)
+    await pacer.acquire("/completion")  # the probe
+    others = [asyncio.create_task(pacer.acquire("/completion")) for _ in range(3)]
+    await asyncio.sleep(0)
+    assert not any(task.done() for task in others)  # held until the probe's answer
+    pacer.update("/completion", headers(3, 2, 30))  # limit 3, the probe used one
+    await asyncio.gather(*others)
+    # Two fit in the window; the third waited for the next one, where it is the first.
+    assert len(clock.sleeps) == 1 and 30 <= clock.sleeps[0] <= 31 and pacer.used == 1
+
+
+async def test_a_probe_that_got_no_answer_releases_the_others():
+    pacer = RatePacer()
+    await pacer.acquire("/completion")
+    waiting = asyncio.create_task(pacer.acquire("/completion"))
+    await asyncio.sleep(0)
+    pacer.settled("/completion")  # the probe's connection failed
+    await asyncio.wait_for(waiting, 1)
 
 
 async def test_the_request_after_the_last_allowed_one_waits_for_the_window_and_says_so():
