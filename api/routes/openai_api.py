@@ -12,7 +12,8 @@ from contextlib import aclosing
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, HttpMethod, Request, Response, get, post, route
+from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import ServerSentEventMessage
 
@@ -90,6 +91,15 @@ class OpenAIController(Controller):
         if found is None:
             raise openai_chat.ModelNotFoundError(f"The model '{model_id}' cannot run on this deployment (its provider is not configured)")
         return found
+
+    @route(
+        "/{path:path}",
+        http_method=[HttpMethod.GET, HttpMethod.POST, HttpMethod.PUT, HttpMethod.PATCH, HttpMethod.DELETE],
+        include_in_schema=False,
+    )
+    async def not_served(self, path: str) -> None:
+        """OpenAI endpoints the agents do not serve (embeddings, images...): OpenAI's 404."""
+        raise NotFoundException(f"/v1{path} is not served here: the agents answer GET /v1/models and POST /v1/chat/completions")
 
     @post(
         "/chat/completions",

@@ -99,6 +99,9 @@ async def test_malformed_json_oversized_body_and_missing_token(client, auth):
     _is_openai_error(await client.post("/v1/chat/completions", headers=auth, json=huge), 413, "request_too_large")
     _is_openai_error(await client.get("/v1/models"), 401, "invalid_api_key")
     _is_openai_error(await client.get("/v1/models", headers={"Authorization": "Bearer nope"}), 401, "invalid_api_key")
+    not_served = await client.post("/v1/embeddings", headers=auth, json={"model": "routeur-v2", "input": "x"})
+    assert "/v1/embeddings" in _is_openai_error(not_served, 404, "not_found")["message"]
+    _is_openai_error(await client.get("/v1/models/routeur-v2:no-such-model", headers=auth), 404, "model_not_found")
 
 
 async def test_rate_limit_counts_v1_and_answers_429_in_openai_shape(settings_factory):

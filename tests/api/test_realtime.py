@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from litestar.testing import TestClient
 from litestar.exceptions import WebSocketDisconnect
+from litestar.testing import TestClient
 
 from api.app import create_app
 
