@@ -128,6 +128,7 @@ async def test_error_statuses_in_the_envelope(client, alpha, audio, settings_fac
         (await client.post("/transcription?language=xx", headers=alpha, files={"file": ("a.wav", wav)}), 400, "Unknown language 'xx'"),
         (await client.post("/transcription?language=french", headers=alpha, files={"file": ("a.wav", wav)}), 400, "language"),
         (await client.post("/transcription", headers=alpha, files={"other": ("a.wav", wav)}), 400, "multipart field 'file'"),
+        (await client.post("/transcription", headers=alpha, files={"file": (None, b"\xff\xfe binary")}), 400, "not UTF-8 text"),
         (
             await client.post("/transcription/meeting", headers=alpha, files=_file(audio["wav"]), data={"project_id": "alpha", "max_duration_seconds": "3"}),
             400,
@@ -135,6 +136,7 @@ async def test_error_statuses_in_the_envelope(client, alpha, audio, settings_fac
         ),
         (await client.post("/transcription/meeting", headers=alpha, files=_file(audio["wav"]), data={"project_id": "beta"}), 403, "may not use project 'beta'"),
         (await client.post("/transcription/meeting", headers=alpha, files=_file(audio["wav"]), data={"max_duration_seconds": "-1"}), 400, "positive"),
+        (await client.post("/transcription/meeting", headers=alpha, files=_file(audio["wav"]), data={"max_duration_seconds": "nan"}), 400, "positive"),
         (await client.post("/transcription/meeting", headers=alpha, files=_file(audio["wav"]), data={"model": "no-such-model"}), 400, "no-such-model"),
     ]
     for response, status, message in cases:
