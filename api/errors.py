@@ -115,6 +115,12 @@ def recursion_handler(request: Request[Any, Any, Any], exc: RecursionError) -> R
     return envelope("Malformed JSON body: nested too deeply", HTTP_400_BAD_REQUEST)
 
 
+def undecodable_text_handler(request: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[dict[str, Any]]:
+    """Litestar decodes multipart parts without a filename as UTF-8 text: binary content there
+    (a file sent without its filename) is the caller's malformed body, 400."""
+    return envelope("Malformed request: a multipart field is not UTF-8 text (send files with a filename)", HTTP_400_BAD_REQUEST)
+
+
 def store_unavailable_handler(request: Request[Any, Any, Any], exc: StoreUnavailableError) -> Response[dict[str, Any]]:
     return envelope(str(exc), HTTP_503_SERVICE_UNAVAILABLE)
 
@@ -137,6 +143,7 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
 EXCEPTION_HANDLERS = {
     HTTPException: http_exception_handler,
     RecursionError: recursion_handler,
+    UnicodeDecodeError: undecodable_text_handler,
     StoreUnavailableError: store_unavailable_handler,
     UnknownModelError: unknown_name_handler,
     UnknownAgentError: unknown_name_handler,

@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from langchain_core.exceptions import OutputParserException
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
@@ -57,6 +58,8 @@ async def write_report(transcript: str, language: str | None, models: ModelRegis
             [SystemMessage(prompts.MEETING_REPORT_SYSTEM.format(language=language or "same as the transcript")), HumanMessage(transcript)],
             config={"callbacks": [measured.collector]},
         )
+        if not isinstance(report, MeetingReport):  # a provider that answered no tool call
+            raise OutputParserException(f"{model} returned no structured minutes")
     return WrittenReport(report, model, measured.finish())
 
 

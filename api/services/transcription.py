@@ -5,6 +5,7 @@ failing remote provider or chat model 502), and the minutes stored as a document
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from datetime import UTC, datetime
 
@@ -93,8 +94,8 @@ def max_duration(settings: Settings, asked: float | None) -> float:
     """The meeting's duration limit: the caller's, never above the deployment's."""
     if asked is None:
         return settings.transcription_max_duration_s
-    if asked <= 0:
-        raise ValidationException("max_duration_seconds must be positive")
+    if not math.isfinite(asked) or asked <= 0:
+        raise ValidationException("max_duration_seconds must be a positive number of seconds")
     return min(asked, settings.transcription_max_duration_s)
 
 
