@@ -173,7 +173,7 @@ def test_a_section_whose_heading_asks_the_question_answers_it_in_its_own_words()
 def test_a_section_s_first_sentence_wins_a_tie_with_a_later_one():
     passage = "# Effacer une session\n\nEnvoyez clear=true pour effacer la session. Plus tard, effacer la session libère sa mémoire."
     answer = extract_answer("Comment effacer une session ?", [(1, "FAQ", "", passage)], max_sentences=1)
-    assert "clear=true" in answer and "mémoire" not in answer
+    assert answer.splitlines()[2].startswith("- Envoyez clear=true")
 
 
 def test_a_question_naming_what_no_candidate_mentions_is_not_supported():
@@ -194,3 +194,12 @@ def test_an_offline_follow_up_is_searched_with_the_question_it_follows():
     result = _heuristic("Et sous Windows, ça marche pareil ?", history)
     assert result.intent == "follow_up"
     assert "venv" in result.standalone_question and "Windows" in result.standalone_question
+
+
+def test_the_best_sentence_brings_the_next_one_of_its_section():
+    passage = (
+        "# Listes\n\nLes insertions ou les retraits en début de liste sont lents pour une file. "
+        "Pour implémenter une file, utilisez plutôt collections.deque.\n\n# Autre\n\nSans rapport avec la question posée ici."
+    )
+    answer = extract_answer("Retirer des éléments au début d'une liste est lent, que prendre ?", [(1, "Doc", "", passage)], max_sentences=1)
+    assert "collections.deque. [1]" in answer and "Sans rapport" not in answer
