@@ -3,7 +3,10 @@ reranker, the offline abstention rule and the extractive answer."""
 
 from __future__ import annotations
 
+from langchain_core.messages import AIMessage, HumanMessage
+
 from nodes.evaluation import MIN_SUPPORT, supported, unknown_names
+from nodes.intent import _heuristic
 from nodes.lexical import is_chit_chat
 from nodes.models.extractive import extract_answer
 from nodes.rerank import rerank
@@ -186,10 +189,6 @@ def test_a_question_naming_what_no_candidate_mentions_is_not_supported():
 
 
 def test_an_offline_follow_up_is_searched_with_the_question_it_follows():
-    from langchain_core.messages import AIMessage, HumanMessage
-
-    from nodes.intent import _heuristic
-
     history = [HumanMessage("Comment activer un environnement virtuel créé avec venv ?"), AIMessage("Avec activate.")]
     result = _heuristic("Et sous Windows, ça marche pareil ?", history)
     assert result.intent == "follow_up"
