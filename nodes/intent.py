@@ -17,7 +17,6 @@ from nodes import lexical, prompts
 from nodes.runtime import context_of, dependencies, message_text, reports_errors, split_turn
 
 HISTORY_TURNS = 6
-FOLLOW_UP_OWN_SUBJECT = 2
 
 
 class IntentAnalysis(BaseModel):
@@ -83,10 +82,8 @@ def _heuristic(question: str, history: list[AnyMessage]) -> IntentWithStandalone
         return IntentWithStandalone(intent="chit_chat", keywords="", standalone_question=question)
     previous = next((message_text(m) for m in reversed(history) if isinstance(m, HumanMessage)), "")
     if lexical.is_follow_up(question, has_history=bool(previous)):
-        own = lexical.content_words(question)
-        if len(own) >= FOLLOW_UP_OWN_SUBJECT:
-            # "Et la limite de débit ?" names its subject: the previous turn would only dilute it.
-            return IntentWithStandalone(intent="follow_up", keywords=" ".join(own), standalone_question=question)
+        # Even one naming its own subject ("Et sous Windows ?", "Et si l'une d'elles échoue ?")
+        # leans on the previous question for the rest; the reranker weighs the words by rarity.
         words = lexical.content_words(f"{previous} {question}")
         return IntentWithStandalone(
             intent="follow_up", keywords=" ".join(words), standalone_question=f"{previous} — {question}"

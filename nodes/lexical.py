@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from retrievers.sparse import is_stopword, terms
+from retrievers.sparse import is_stopword, terms, tokens
 from retrievers.text import WORD as _WORD
 
 _CHIT_CHAT = re.compile(
@@ -40,7 +40,8 @@ def content_words(text: str) -> list[str]:
 
 def is_chit_chat(text: str) -> bool:
     match = _CHIT_CHAT.match(text)
-    return bool(match) and len(content_words(match.group(match.lastindex or 0) or "")) <= 2
+    # Counted on the sparse tokens: elided words ("c'est", "m'aider") are split, so their stopword goes.
+    return bool(match) and len(tokens(match.group(match.lastindex or 0) or "")) <= 2
 
 
 def is_follow_up(text: str, has_history: bool) -> bool:

@@ -29,6 +29,9 @@ SECTION_SEPARATOR = " › "
 PLAIN_HEADING_LEVEL = 7
 MAX_PLAIN_HEADING_CHARS = 80
 MAX_PLAIN_HEADING_WORDS = 12
+MAX_HEADING_CHARS = 150
+"""A ``#`` line longer than this is a paragraph marked as a heading, not a title: kept as text, so
+its sentences can be quoted and it does not weigh as a heading in every chunk of its section."""
 _ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
 _LIST_OR_TABLE = re.compile(r"^\s*([-*+>|]|\d+[.)])\s")
@@ -70,17 +73,20 @@ def blocks(text: str) -> list[str]:
 
 def heading_of(block: str, following: str | None) -> tuple[int, str] | None:
     """``(level, text)`` when the block is a heading: a ``#`` line, or a plain heading (one short
-    line, no final punctuation, not a list item, followed by a longer block)."""
+    line, no final punctuation but a question mark — FAQ entries ask their heading —, not a list
+    item, followed by a longer block)."""
     if "\n" in block:
         return None
     if match := _ATX.match(block):
+        if len(match.group(2)) > MAX_HEADING_CHARS:
+            return None  # a whole paragraph behind a "#" (converted documents do this): text, not a title
         return len(match.group(1)), match.group(2).strip()
     words = block.split()
     if (
         following is not None
         and len(block) <= MAX_PLAIN_HEADING_CHARS
         and 0 < len(words) <= MAX_PLAIN_HEADING_WORDS
-        and not block.rstrip().endswith((".", ",", ";", ":", "!", "?", "…", ")", "»"))
+        and not block.rstrip().endswith((".", ",", ";", ":", "!", "…", ")", "»"))
         and not _LIST_OR_TABLE.match(block)
         and (block[0].isupper() or block[0] == "`")
         and len(following) > len(block)

@@ -11,6 +11,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import PurePath
+from retrievers.chunking import MAX_HEADING_CHARS
 
 SUPPORTED_EXTENSIONS: tuple[str, ...] = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx")
 MARKDOWN_EXTENSIONS = (".md", ".markdown")
@@ -144,10 +145,16 @@ def _decode(data: bytes) -> str:
 
 
 def _markdown(data: bytes) -> tuple[str, str]:
-    """Title: the first heading (``#`` to ``######``)."""
+    """Title: the first heading (``#`` to ``######``); the first sentence of one too long to be a
+    title (``MAX_HEADING_CHARS``)."""
     text = _decode(data)
     match = _ATX_HEADING.search(text)
-    return (match.group(1) if match else ""), text
+    if not match:
+        return "", text
+    title = match.group(1)
+    if len(title) > MAX_HEADING_CHARS:  # a paragraph marked as a heading: its first sentence names the document
+        title = re.split(r"(?<=[.!?])\s", title, maxsplit=1)[0][:MAX_HEADING_CHARS]
+    return title, text
 
 
 def _plain(data: bytes) -> tuple[str, str]:

@@ -80,6 +80,21 @@ def question_words(question: str) -> list[frozenset[str]]:
     return seen
 
 
+def names(question: str) -> list[tuple[str, frozenset[str]]]:
+    """The names a question uses — words written with a capital (``Flask``, ``AWS``, ``SQLite``)
+    anywhere but at the start of a sentence — each with its stems."""
+    found: list[tuple[str, frozenset[str]]] = []
+    for match in WORD.finditer(question):
+        word = match.group(0)
+        sentence_start = not question[: match.start()].strip() or question[: match.start()].rstrip()[-1] in ".!?:"
+        if sentence_start or not any(c.isupper() for c in word):
+            continue
+        stems = word_stems(word)
+        if stems:
+            found.append((word, stems[0]))
+    return found
+
+
 def stem_set(text: str) -> frozenset[str]:
     """Every stem of ``text``: a question word is in the text when one of its stems is."""
     return frozenset().union(*word_stems(text)) if text else frozenset()

@@ -87,7 +87,7 @@ def extract_answer(
     for score, candidate in scored:
         if score < MIN_SHARE_OF_BEST * scored[0][0] or len(chosen) >= max_sentences:
             break
-        for index in _with_neighbours(candidate):
+        for index in _with_neighbours(candidate, best=not chosen):
             key = (candidate.source_id, index)
             if key not in seen:
                 seen.add(key)
@@ -107,6 +107,10 @@ ELLIPTIC_WORDS = 6
 LONG_SENTENCE_WORDS = 30
 PASSAGE_RANK_PENALTY = 0.1
 SECTION_POSITION_PENALTY = 0.05
+BEST_SENTENCE_SUCCESSORS = 1
+"""The sentence that matches the question best often restates it ("insertions at the head of a
+list are slow"), and the next one of its section answers it ("use collections.deque"): it comes
+along."""
 """Documentation answers the question its heading asks first: a section's first sentences weigh a
 little more (lead bias)."""
 MIN_HEADING_SHARE = 0.5
@@ -127,15 +131,18 @@ class _Candidate:
     """The sentence's place in its section (0: the first after the heading)."""
 
 
-def _with_neighbours(candidate: _Candidate) -> list[int]:
+def _with_neighbours(candidate: _Candidate, *, best: bool = False) -> list[int]:
     """The sentence's index, with its predecessor when it is elliptic and its successor when it
-    announces what follows."""
+    announces what follows; the best sentence also brings the next one of its section
+    (``BEST_SENTENCE_SUCCESSORS``)."""
     indices = [candidate.index]
     text = candidate.sentence.strip()
     if candidate.index > 0 and (_ELLIPTIC_START.match(text) or len(text.split()) < ELLIPTIC_WORDS):
         indices.insert(0, candidate.index - 1)
-    if text.endswith(":") and candidate.index + 1 < len(candidate.items):
-        indices.append(candidate.index + 1)
+    following = candidate.index + 1
+    same_section = following < len(candidate.items) and candidate.items[following][0] == candidate.items[candidate.index][0]
+    if following < len(candidate.items) and (text.endswith(":") or (best and BEST_SENTENCE_SUCCESSORS and same_section)):
+        indices.append(following)
     return indices
 
 

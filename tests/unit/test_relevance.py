@@ -3,13 +3,18 @@ reranker, the offline abstention rule and the extractive answer."""
 
 from __future__ import annotations
 
-from nodes.evaluation import MIN_SUPPORT, supported
+from langchain_core.messages import AIMessage, HumanMessage
+
+from nodes.evaluation import MIN_SUPPORT, supported, unknown_names
+from nodes.intent import _heuristic
+from nodes.lexical import is_chit_chat
 from nodes.models.extractive import extract_answer
 from nodes.rerank import rerank
 from retrievers import sparse
 from retrievers.base import Chunk, Hit
 from retrievers.chunking import chunk_document
 from retrievers.fusion import FusionConfig, dbsf, fuse, rrf
+from retrievers.loaders import load_document
 from retrievers.sparse import SparseEncoder
 
 
@@ -18,6 +23,24 @@ def hit(pid: str, text: str, score: float = 1.0, *, title: str = "Doc", section:
 
 
 # -- chunking -------------------------------------------------------------------------------------
+
+
+def test_a_paragraph_behind_a_hash_is_text_and_its_first_sentence_the_title():
+    paragraph = "Ce module constitue une interface au ramasse-miettes. " + "Il peut être désactivé pour du code sans cycles. " * 3 + "On le désactive avec gc.disable()."
+    data = f"# {paragraph}\n\nLe module contient les fonctions suivantes.\n".encode()
+    assert load_document("gc.md", data).title == "Ce module constitue une interface au ramasse-miettes."
+    chunks = chunk_document(f"# {paragraph}\n\nLe module contient les fonctions suivantes.", chunk_size=900, chunk_overlap=0)
+    assert chunks[0].section == "" and "gc.disable()" in chunks[0].text
+
+
+def test_a_short_question_line_before_its_answer_is_a_heading():
+    text = "Combien d'octets mon jeton doit-il comporter ?\n\nUne longueur de 32 octets est considérée suffisante pour les usages typiques."
+    assert [c.section for c in chunk_document(text, chunk_size=900, chunk_overlap=0)] == ["Combien d'octets mon jeton doit-il comporter ?"]
+
+
+def test_thanks_with_an_elided_word_are_chit_chat():
+    assert is_chit_chat("Merci beaucoup, c'est très clair.") and is_chit_chat("Bonjour, tu peux m'aider ?")
+    assert not is_chit_chat("Merci de me dire comment désactiver le ramasse-miettes et récupérer les cycles")
 
 
 def test_markdown_headings_give_each_chunk_its_section_path():
@@ -153,4 +176,29 @@ def test_a_section_whose_heading_asks_the_question_answers_it_in_its_own_words()
 def test_a_section_s_first_sentence_wins_a_tie_with_a_later_one():
     passage = "# Effacer une session\n\nEnvoyez clear=true pour effacer la session. Plus tard, effacer la session libère sa mémoire."
     answer = extract_answer("Comment effacer une session ?", [(1, "FAQ", "", passage)], max_sentences=1)
-    assert "clear=true" in answer and "mémoire" not in answer
+    assert answer.splitlines()[2].startswith("- Envoyez clear=true")
+
+
+def test_a_question_naming_what_no_candidate_mentions_is_not_supported():
+    question = "Comment déployer une application Flask sur AWS Lambda ?"
+    candidates = [hit("a", "Déployer une application demande de copier ses fichiers sur le serveur."), hit("b", "Une fonction lambda est anonyme.")]
+    assert unknown_names(question, candidates) == ["Flask", "AWS"]
+    assert supported(rerank(question, candidates), top_k=5, question=question) == []
+    known = [hit("c", "Pour déployer une application Flask sur AWS Lambda, empaquetez-la.")]
+    assert unknown_names(question, known) == [] and supported(rerank(question, known), top_k=5, question=question) == known
+
+
+def test_an_offline_follow_up_is_searched_with_the_question_it_follows():
+    history = [HumanMessage("Comment activer un environnement virtuel créé avec venv ?"), AIMessage("Avec activate.")]
+    result = _heuristic("Et sous Windows, ça marche pareil ?", history)
+    assert result.intent == "follow_up"
+    assert "venv" in result.standalone_question and "Windows" in result.standalone_question
+
+
+def test_the_best_sentence_brings_the_next_one_of_its_section():
+    passage = (
+        "# Listes\n\nLes insertions ou les retraits en début de liste sont lents pour une file. "
+        "Pour implémenter une file, utilisez plutôt collections.deque.\n\n# Autre\n\nSans rapport avec la question posée ici."
+    )
+    answer = extract_answer("Retirer des éléments au début d'une liste est lent, que prendre ?", [(1, "Doc", "", passage)], max_sentences=1)
+    assert "collections.deque. [1]" in answer and "Sans rapport" not in answer
