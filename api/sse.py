@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Any
 
 from litestar.background_tasks import BackgroundTask, BackgroundTasks
+from litestar.openapi.spec.enums import OpenAPIType
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Operation, Schema
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from api.services.turns import Turn, run_turn, session_events
@@ -33,6 +36,41 @@ def sse_response(
     session's turn lock) runs after it."""
     tasks = [BackgroundTask(events_out.aclose), *([BackgroundTask(on_close)] if on_close else [])]
     return ServerSentEvent(events_out, background=BackgroundTasks(tasks, run_in_task_group=False))
+
+
+# One Server-Sent Event as clients parse it: ``data`` holds the JSON the route describes.
+SSE_EVENT = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["data"],
+    properties={
+        "data": Schema(type=OpenAPIType.STRING, description="JSON text"),
+        "event": Schema(type=OpenAPIType.STRING),
+        "id": Schema(type=OpenAPIType.STRING),
+        "retry": Schema(type=OpenAPIType.INTEGER),
+    },
+)
+
+
+@dataclass
+class JsonOrStreamOperation(Operation):
+    """A route that answers JSON, or Server-Sent Events when the body asks ``stream: true``: its
+    200 documents both media types, so clients and schema checkers know the stream exists."""
+
+    def __post_init__(self) -> None:
+        ok = (self.responses or {}).get("200")
+        if isinstance(ok, OpenAPIResponse) and ok.content is not None:
+            ok.content["text/event-stream"] = OpenAPIMediaType(schema=SSE_EVENT)
+
+
+@dataclass
+class StreamOperation(Operation):
+    """A route that always answers Server-Sent Events: its 200 says so (Litestar documents an
+    ``ServerSentEvent`` return as an empty JSON body)."""
+
+    def __post_init__(self) -> None:
+        ok = (self.responses or {}).get("200")
+        if isinstance(ok, OpenAPIResponse):
+            ok.content = {"text/event-stream": OpenAPIMediaType(schema=SSE_EVENT)}
 
 
 def _json(data: Any) -> str:

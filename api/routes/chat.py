@@ -24,7 +24,7 @@ from api.schemas import ChatRequest, ChatResponse, ClearedResponse, SourceRef, c
 from api.services.graphs import AgentGraphs
 from api.services.turn_locks import Lease, TurnLocks
 from api.services.turns import SessionRecord, Turn, build_turn, complete_turn, thread_id
-from api.sse import chat_stream, sse_response
+from api.sse import StreamOperation, chat_stream, sse_response
 from graphs.dependencies import RunDependencies
 from routeur.conversations import ConversationStore
 
@@ -114,7 +114,13 @@ class ChatController(Controller):
             metadata={"model": turn.model, "agent": turn.agent.type, **result.metadata},
         )
 
-    @post("/stream", responses=ERROR_RESPONSES, status_code=200, summary="Answer a message in a session, as Server-Sent Events")
+    @post(
+        "/stream",
+        responses=ERROR_RESPONSES,
+        status_code=200,
+        summary="Answer a message in a session, as Server-Sent Events",
+        operation_class=StreamOperation,
+    )
     async def stream_post(
         self,
         turn_request: ChatRequest,
@@ -127,7 +133,12 @@ class ChatController(Controller):
     ) -> ServerSentEvent:
         return await _stream(turn_request, run_dependencies, checkpointer, graphs, conversations, turn_locks, request.user)
 
-    @get("/stream", responses=ERROR_RESPONSES, summary="Answer a message in a session, as Server-Sent Events (query parameters)")
+    @get(
+        "/stream",
+        responses=ERROR_RESPONSES,
+        summary="Answer a message in a session, as Server-Sent Events (query parameters)",
+        operation_class=StreamOperation,
+    )
     async def stream_get(
         self,
         turn_request: ChatRequest,

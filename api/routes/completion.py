@@ -13,7 +13,7 @@ from api.errors import ERROR_RESPONSES
 from api.schemas import CompletionRequest, CompletionResponse, Usage
 from api.services.graphs import AgentGraphs
 from api.services.turns import build_turn, check_history, complete_turn
-from api.sse import completion_stream, sse_response
+from api.sse import JsonOrStreamOperation, completion_stream, sse_response
 from graphs.dependencies import RunDependencies
 
 _ROLES: dict[str, type[BaseMessage]] = {"user": HumanMessage, "assistant": AIMessage, "system": SystemMessage}
@@ -23,7 +23,13 @@ class CompletionController(Controller):
     path = "/completion"
     tags = ["completion"]
 
-    @post("/", responses=ERROR_RESPONSES, status_code=200, summary="Answer one message (JSON, or SSE with stream: true)")
+    @post(
+        "/",
+        responses=ERROR_RESPONSES,
+        status_code=200,
+        summary="Answer one message (JSON, or SSE with stream: true)",
+        operation_class=JsonOrStreamOperation,
+    )
     async def complete(
         self,
         data: CompletionRequest,

@@ -24,7 +24,7 @@ from api.schemas import ChatCompletion, ChatCompletionRequest, OpenAIError, Open
 from api.services import openai_chat
 from api.services.graphs import AgentGraphs
 from api.services.turns import build_turn, complete_turn
-from api.sse import sse_response
+from api.sse import JsonOrStreamOperation, sse_response
 from graphs.dependencies import RunDependencies
 from nodes.models.factory import ModelRegistry
 
@@ -106,6 +106,7 @@ class OpenAIController(Controller):
         responses=OPENAI_ERROR_RESPONSES,
         status_code=200,
         summary="Answer a conversation (JSON, or chat.completion.chunk Server-Sent Events with stream: true)",
+        operation_class=JsonOrStreamOperation,
     )
     async def chat_completions(
         self,

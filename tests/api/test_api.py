@@ -131,6 +131,11 @@ async def test_models_agents_health_and_schema(client, auth):
     assert ready.status_code == 200 and ready.json()["checks"]["vector_store"]["ok"] is True
     schema = (await client.get("/schema/openapi.json")).json()
     assert {"/completion", "/api/v1/chat", "/api/v1/chat/stream", "/models", "/agents", "/health"} <= set(schema["paths"])
+    # Streams are documented as such: JSON or SSE where `stream: true` chooses, SSE only where it is the route's answer.
+    ok = {(path, method): set(schema["paths"][path][method]["responses"]["200"]["content"]) for path, method in
+          [("/completion", "post"), ("/v1/chat/completions", "post"), ("/api/v1/chat/stream", "post"), ("/api/v1/chat/stream", "get")]}
+    assert ok[("/completion", "post")] == ok[("/v1/chat/completions", "post")] == {"application/json", "text/event-stream"}
+    assert ok[("/api/v1/chat/stream", "post")] == ok[("/api/v1/chat/stream", "get")] == {"text/event-stream"}
 
 
 async def test_readiness_reports_an_unavailable_store(client, monkeypatch):
