@@ -149,8 +149,14 @@ async def test_100_clients_dropping_mid_stream_leave_nothing_running(server, stu
     assert upstream["streams_cancelled"] - upstream_before["streams_cancelled"] == 100
     assert upstream["streams_finished"] == upstream_before["streams_finished"]
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-        await asyncio.sleep(1.0)
-        after = (await client.get("/health/stats", headers=headers)).json()
+        # Cancelled runs unwind on the server's loop; on a loaded machine that takes more than a
+        # moment, so wait (bounded) for the count to come back before judging it.
+        settle = time.monotonic() + 15
+        while True:
+            await asyncio.sleep(1.0)
+            after = (await client.get("/health/stats", headers=headers)).json()
+            if after["tasks"] <= baseline["tasks"] + 2 or time.monotonic() > settle:
+                break
     grown_mb = (after["rss_bytes"] - baseline["rss_bytes"]) / 2**20
     print(f"\n100 disconnects: tasks {baseline['tasks']} -> {after['tasks']}, RSS +{grown_mb:.1f} MB")
     assert after["tasks"] <= baseline["tasks"] + 2
