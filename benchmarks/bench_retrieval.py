@@ -228,7 +228,7 @@ def server_rss(data_dir: Path, queries: list[tuple[str, list[float]]]) -> float:
 
     from tests.support.api_support import ServerProcess
 
-    server = ServerProcess(data_dir, ROUTEUR_DEV_PROJECTS='["alpha", "beta"]').start()
+    server = ServerProcess(data_dir, ROUTEUR_DEV_PROJECTS='["alpha", "beta"]', ROUTEUR_RATE_LIMIT_PER_MINUTE="100000000").start()
     try:
         with httpx.Client(base_url=server.url, headers=server.token(), timeout=120) as client:
             for text, _ in queries[:20]:
