@@ -350,7 +350,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any] | None:
     print_table(
         "qdrant-edge: HNSW against exact, per-project IDF cost, graph build",
         ["chunks", "dense HNSW p50 ms", "dense exact p50 ms", "sparse IDF project p50 ms", "sparse IDF global p50 ms", "optimize s"],
-        [[f"{r['chunks']:,}", r["p50_ms"]["dense_project"], r["exact_dense_p50_ms"], r["sparse_idf_project_p50_ms"], r["sparse_idf_global_p50_ms"], r["optimize_s"]] for r in edge],
+        [[f"{r['chunks']:,}"] + [str(x) for x in (r["p50_ms"]["dense_project"], r["exact_dense_p50_ms"], r["sparse_idf_project_p50_ms"], r["sparse_idf_global_p50_ms"], r["optimize_s"])] for r in edge],
     )  # fmt: skip
     print("targets (embedded, 100k): hybrid p50 ≤ 20 ms, dense ≤ 10 ms, same with 5 sources; reopen ≤ 3 s; RSS ≤ 1 GB;")
     print("upsert ≥ 5,000 chunks/s; recall@10 ≥ 0.98 (on the real model: benchmarks.bench_hnsw)")
