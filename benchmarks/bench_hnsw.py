@@ -29,7 +29,7 @@ from benchmarks.bench_retrieval import CORPUS, cached_vectors, load_corpus, quer
 from benchmarks.common import print_table, summary
 
 QUESTIONS = Path(__file__).resolve().parents[1] / "datasets" / "python-docs-fr" / "questions.jsonl"
-PROJECT_SIZES = (500, 1000, 2500, 5000, 10000, 20000)
+PROJECT_SIZES = (1000, 2500, 5000, 7500, 10000, 15000)
 
 
 def real_queries(texts: list[str], snippets: int) -> list[list[float]]:
@@ -115,7 +115,7 @@ def crossover(texts: list[str], vectors: np.ndarray, queries: list[list[float]],
             graph_t.append(seconds)
             recalls.append(len(found & truth) / max(1, len(truth)))
         exact_ms, graph_ms = summary(exact_t)[0] * 1000, summary(graph_t)[0] * 1000
-        rows.append([f"{size:,}", f"{size * vectors.shape[1] * 4 // 1024:,}", f"{exact_ms:.2f}", f"{graph_ms:.2f}", f"{np.mean(recalls):.4f}"])
+        rows.append([f"{size:,}", f"{size * vectors.shape[1] * 4 // 1024:,}", f"{exact_ms:.2f}", f"{graph_ms:.2f}", f"{np.mean(recalls):.4f}", str(HNSW_EF)])
         print("  ".join(rows[-1]), flush=True)
     shard.close()
     return rows
@@ -130,6 +130,7 @@ def main() -> None:
     parser.add_argument("--snippets", type=int, default=136, help="Snippet queries besides the evaluation set's questions")
     parser.add_argument("--scale", type=int, default=50_000, help="Points of the exact-vs-graph store")
     parser.add_argument("--noise", type=float, default=0.01)
+    parser.add_argument("--skip-grid", action="store_true")
     parser.add_argument("--skip-crossover", action="store_true")
     args = parser.parse_args()
     files, texts = load_corpus(CORPUS)
@@ -137,17 +138,18 @@ def main() -> None:
     projects = [("alpha", "beta")[i % 2] for i, (_, _, chunks) in enumerate(files) for _ in chunks]
     queries = real_queries(texts, args.snippets)
     print(f"{len(texts):,} real chunks in {len(files)} files ({projects.count('alpha'):,} alpha, {projects.count('beta'):,} beta); {len(queries)} queries × 2 projects")
-    rows = recall_grid(vectors, projects, queries, args)
-    print_table(
-        "Recall@10 of the graph against exact search, real MiniLM vectors, filtered by project",
-        ["m", "ef_construct", "hnsw_ef", "recall@10", "worst query", "p50 ms", "build s"],
-        rows,
-    )
+    if not args.skip_grid:
+        rows = recall_grid(vectors, projects, queries, args)
+        print_table(
+            "Recall@10 of the graph against exact search, real MiniLM vectors, filtered by project",
+            ["m", "ef_construct", "hnsw_ef", "recall@10", "worst query", "p50 ms", "build s"],
+            rows,
+        )
     if not args.skip_crossover:
         rows = crossover(texts, vectors, queries, args)
         print_table(
             f"Exact scan against the graph by project size ({args.scale:,} points; the graph's recall on perturbed copies)",
-            ["project points", "vectors KB", "exact p50 ms", "graph p50 ms", "graph recall@10"],
+            ["project points", "vectors KB", "exact p50 ms", "graph p50 ms", "graph recall@10", "hnsw_ef"],
             rows,
         )
 

@@ -7,7 +7,7 @@ per process, and encoding runs in a worker thread so the event loop keeps servin
 Document chunks cost far more than sentences: a 900-character French chunk is ~290 word pieces
 (most fill the model's 256-token window) against ~15 for a sentence, so chunks embed at ~10 per
 CPU second where sentences reach ~130 per second. On a CPU that computes bfloat16 natively
-(AVX512-BF16 or AMX) documents' matrix products run in bfloat16 under autocast: twice the rate,
+(AVX512-BF16 or AMX) documents' matrix products run in bfloat16 under autocast: 1.6–2× the rate,
 vectors within cosine 0.9999 of float32 (measured: ``python -m benchmarks.bench_ingestion --diagnose``).
 """
 
