@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import statistics
 import tempfile
@@ -26,10 +27,50 @@ def paced_models_file(data_dir: Path, tokens: int, delay_s: float) -> Path:
     return path
 
 
-def prepared_data_dir() -> Settings:
-    settings = Settings(_env_file=None, data_dir=Path(tempfile.mkdtemp(prefix="routeur-bench-")))
-    asyncio.run(ingest_demo(settings))
+def prepared_data_dir(corpus: Path | None = None, data_dir: Path | None = None) -> Settings:
+    """A data dir with the demo corpus (or ``corpus``) ingested in the default project. A given
+    ``data_dir`` whose store exists is reused as it is (a large corpus is embedded once)."""
+    settings = Settings(_env_file=None, data_dir=data_dir or Path(tempfile.mkdtemp(prefix="routeur-bench-")))
+    if data_dir is not None and settings.resolved_edge_path().exists():
+        return settings
+    if corpus is None:
+        asyncio.run(ingest_demo(settings))
+    else:
+        asyncio.run(_ingest(settings, corpus))
     return settings
+
+
+async def _ingest(settings: Settings, corpus: Path) -> None:
+    from retrievers import build_store
+    from retrievers.ingestion import ingest_paths
+
+    store = await asyncio.to_thread(build_store, settings)
+    try:
+        await ingest_paths(store, [corpus], project_id="default", progress=True, settings=settings)
+    finally:
+        store.close()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its live descendants, from ``/proc``: what a
+    server spent, whatever its threads or workers."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    family, total, grew = {pid}, 0.0, True
+    while grew:
+        grown = family | {child for child, (parent, _) in stats.items() if parent in family}
+        grew, family = grown != family, grown
+    for member in family:
+        total += stats.get(member, (0, 0.0))[1]
+    return total
 
 
 def start_ours(data_dir: Path, models_file: Path) -> ServerProcess:
@@ -62,14 +103,14 @@ def summary(values: Sequence[float]) -> tuple[float, float, float]:
     return statistics.median(values), percentile(values, 95), statistics.fmean(values)
 
 
-async def langgraph_dev_events(client: Any) -> AsyncIterator[dict]:
+async def langgraph_dev_events(client: Any, question: str = QUESTION, model: str = "paced") -> AsyncIterator[dict]:
     """One streamed V2 run on ``langgraph dev`` (SDK client): our protocol's events as they come."""
     async for part in client.runs.stream(
         None,
         "v2",
-        input={"messages": [{"role": "user", "content": QUESTION}]},
+        input={"messages": [{"role": "user", "content": question}]},
         stream_mode="custom",
-        context={"model": "paced", "project_id": "default"},
+        context={"model": model, "project_id": "default"},
     ):
         if part.event == "custom":
             yield part.data

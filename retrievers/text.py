@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Literal
 
 from retrievers.sparse import word_stems
@@ -28,6 +29,12 @@ _ENGLISH_MARKERS = frozenset(
     "i you he she we they it and or but with for in on by not this that these my your our "
     "hello thanks thank".split()
 )
+
+ANALYSIS_CACHE_SIZE = 4096
+"""Texts whose stems and sentences are kept per process. A turn's candidates are stored passages
+that come back turn after turn (and again in the same turn: reranking, the abstention check and
+the extractive answer read the same ones), so each is analysed once instead of every time; one
+turn touches a few hundred texts (passages, their headings and sentences), a few KB each."""
 
 NOT_FOUND_FR = "Je n'ai rien trouvé à ce sujet dans vos documents."
 NOT_FOUND_EN = "I found nothing about this in your documents."
@@ -49,7 +56,12 @@ def not_found(question: str) -> str:
 def sentences(text: str) -> list[tuple[str, str]]:
     """``(heading, sentence)`` pairs of a passage: wrapped lines rejoined, list items and table
     rows kept whole, Markdown decoration dropped; ``heading`` is the section the sentence is in,
-    context that the sentence itself often leaves implicit."""
+    context that the sentence itself often leaves implicit. A fresh list: callers may change it."""
+    return list(_sentences(text))
+
+
+@lru_cache(maxsize=ANALYSIS_CACHE_SIZE)
+def _sentences(text: str) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
     heading = ""
     for block in re.split(r"\n\s*\n", text):
@@ -68,7 +80,7 @@ def sentences(text: str) -> list[tuple[str, str]]:
             item = re.sub(r"^([-*+>]|\d+[.)])\s*", "", item).replace("**", "").replace("`", "").strip(" |\t")
             item = re.sub(r"\s*\|\s*", " | ", item)
             out.extend((heading, part.strip()) for part in _SENTENCE_END.split(item) if len(WORD.findall(part)) >= 3)
-    return out
+    return tuple(out)
 
 
 def question_words(question: str) -> list[frozenset[str]]:
@@ -95,8 +107,10 @@ def names(question: str) -> list[tuple[str, frozenset[str]]]:
     return found
 
 
+@lru_cache(maxsize=ANALYSIS_CACHE_SIZE)
 def stem_set(text: str) -> frozenset[str]:
-    """Every stem of ``text``: a question word is in the text when one of its stems is."""
+    """Every stem of ``text``: a question word is in the text when one of its stems is. Cached
+    (immutable, a pure function of the text)."""
     return frozenset().union(*word_stems(text)) if text else frozenset()
 
 
