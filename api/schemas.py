@@ -301,6 +301,15 @@ class JobDetails(msgspec.Struct):
     counts: dict[str, int]
 
 
+class JobPage(msgspec.Struct):
+    """A project's ingestion jobs, newest first."""
+
+    items: list[JobDetails]
+    total: int
+    page: int
+    page_size: int
+
+
 # -- upload sessions ------------------------------------------------------------------
 
 

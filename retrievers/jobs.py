@@ -29,6 +29,7 @@ import aiosqlite
 
 FileStatus = Literal["queued", "parsing", "embedding", "indexed", "error"]
 JobStatus = Literal["queued", "running", "done"]
+JobState = Literal["active", "finished"]
 FINAL = ("indexed", "error")
 IN_FLIGHT = ("parsing", "embedding")
 
@@ -235,6 +236,22 @@ class JobStore:
         ) as cursor:
             files = [JobFile(*r) async for r in cursor]
         return Job(*row, files=files)
+
+    async def list_jobs(
+        self, project_id: str, *, state: JobState | None = None, offset: int = 0, limit: int = 50
+    ) -> tuple[list[Job], int]:
+        """One page of the project's jobs, newest first, and how many there are in all;
+        ``state``: ``active`` (a file not final yet) or ``finished``."""
+        where = "project_id = ?" + {None: "", "active": " AND finished_at IS NULL", "finished": " AND finished_at IS NOT NULL"}[state]
+        async with self._db.execute(f"SELECT COUNT(*) FROM jobs WHERE {where}", (project_id,)) as cursor:
+            row = await cursor.fetchone()
+        total = row[0] if row else 0
+        async with self._db.execute(
+            f"SELECT id FROM jobs WHERE {where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?", (project_id, limit, offset)
+        ) as cursor:
+            ids = [r[0] async for r in cursor]
+        jobs = [job for job_id in ids if (job := await self.get(project_id, job_id)) is not None]
+        return jobs, total
 
     async def update(self, job_id: str, position: int, status: FileStatus, **result: Any) -> None:
         """Move one file on; its bytes go once it is final."""

@@ -57,6 +57,10 @@ from routeur.client_types import (
     Health,
     IngestionJob,
     JobFile,
+    JobPage,
+    MeetingAction,
+    MeetingMinutes,
+    MeetingReport,
     ModelInfo,
     NotFoundError,
     PayloadTooLargeError,
@@ -70,8 +74,11 @@ from routeur.client_types import (
     SearchResult,
     ServerError,
     Source,
+    StoredReport,
     TokenClaims,
     TokenInfo,
+    Transcription,
+    TranscriptionFormats,
     UnsupportedMediaTypeError,
     UploadedFile,
     UploadResult,
@@ -85,7 +92,8 @@ from routeur.client_types import (
 
 __all__ = [
     "AgentInfo", "AsyncRouteurClient", "AuthenticationError", "BadRequestError", "ChatAnswer", "ChatOptions", "Completion",
-    "CompletionOptions", "ConflictError", "IngestionJob", "JobFile",
+    "CompletionOptions", "ConflictError", "IngestionJob", "JobFile", "JobPage", "MeetingAction", "MeetingMinutes", "MeetingReport",
+    "StoredReport", "Transcription", "TranscriptionFormats",
     "Document", "DocumentPage", "Health", "ModelInfo", "NotFoundError", "PayloadTooLargeError",
     "PermissionDeniedError", "RateLimitError", "Readiness", "RouteurClient", "RouteurConnectionError",
     "RateLimitWait", "RouteurError", "RouteurTimeoutError", "SearchHit", "SearchResult", "ServerError", "Source", "StreamEvent",
@@ -109,6 +117,16 @@ def _segment(value: str) -> str:
     return quote(value, safe="")
 
 
+def _one_file(item: FileInput) -> tuple[str, bytes, str]:
+    """A multipart file part, read once so a retried request sends the same bytes."""
+    if isinstance(item, tuple):
+        name, data = item[0], bytes(item[1])
+    else:
+        path = Path(item)
+        name, data = path.name, path.read_bytes()
+    return name, data, mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
 def _file_list(files: FileInput | Sequence[FileInput]) -> list[tuple[str, tuple[str, bytes, str]]]:
     """Multipart ``files`` fields, read once so a retried request sends the same bytes."""
     single = isinstance(files, str | os.PathLike) or (
@@ -116,12 +134,7 @@ def _file_list(files: FileInput | Sequence[FileInput]) -> list[tuple[str, tuple[
     )
     parts = []
     for item in [files] if single else list(files):  # type: ignore[list-item]
-        if isinstance(item, tuple):
-            name, data = item[0], bytes(item[1])
-        else:
-            path = Path(item)
-            name, data = path.name, path.read_bytes()
-        parts.append(("files", (name, data, mimetypes.guess_type(name)[0] or "application/octet-stream")))
+        parts.append(("files", _one_file(item)))
     if not parts:
         raise ValueError("No file to upload")
     return parts
@@ -396,6 +409,12 @@ class AsyncRouteurClient:
             job = await self.get_job(job.project_id, job.id)
         return job
 
+    async def list_jobs(self, project_id: str, *, status: str | None = None, page: int = 1, page_size: int = 50) -> JobPage:
+        """The project's ingestion jobs, newest first; ``status``: "active" (a file still queued
+        or in progress) or "finished"."""
+        params = _fields(status=status, page=page, page_size=page_size)
+        return convert(await self._json("GET", f"/projects/{_segment(project_id)}/jobs", params=params), JobPage)
+
     async def list_documents(self, project_id: str, *, page: int = 1, page_size: int = 50) -> DocumentPage:
         path = f"/projects/{_segment(project_id)}/documents"
         return convert(await self._json("GET", path, params={"page": page, "page_size": page_size}), DocumentPage)
@@ -446,6 +465,37 @@ class AsyncRouteurClient:
         return convert(await self._json("POST", f"/projects/{_segment(project_id)}/search", json=body), SearchResult)
 
     # -- batches -----------------------------------------------------------------------------
+
+    # -- transcription ----------------------------------------------------------------------
+
+    async def transcribe(self, file: FileInput, language: str | None = None) -> Transcription:
+        """Speech to text of one audio file (a path or ``(name, bytes)``); ``language``
+        (ISO-639-1) skips detection when known."""
+        response = await self._send("POST", "/transcription", files={"file": _one_file(file)}, params=_fields(language=language))
+        return convert(response.json(), Transcription)
+
+    async def transcribe_meeting(
+        self,
+        file: FileInput,
+        project_id: str | None = None,
+        max_duration_seconds: float | None = None,
+        store: bool = False,
+        model: str | None = None,
+        *,
+        language: str | None = None,
+    ) -> MeetingMinutes:
+        """A meeting's recording transcribed and written up as minutes (summary, decisions,
+        actions, participants), by ``model`` or the server's offline extraction; ``store`` keeps
+        the minutes as a document of ``project_id`` (the token's default project when None)."""
+        fields = _fields(project_id=project_id, max_duration_seconds=max_duration_seconds, model=model)
+        response = await self._send(
+            "POST", "/transcription/meeting", files={"file": _one_file(file)},
+            data={**{k: str(v) for k, v in fields.items()}, "store": "true" if store else "false"}, params=_fields(language=language),
+        )  # fmt: skip
+        return convert(response.json(), MeetingMinutes)
+
+    async def transcription_formats(self) -> TranscriptionFormats:
+        return convert(await self._json("GET", "/transcription/supported-formats"), TranscriptionFormats)
 
     async def complete_batch(
         self,

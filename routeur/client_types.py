@@ -336,6 +336,19 @@ class IngestionJob(_Result):
         return self.status == "done"
 
 
+class JobPage(_Result):
+    """A page of a project's ingestion jobs, newest first."""
+
+    items: list[IngestionJob]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def has_next(self) -> bool:
+        return self.page * self.page_size < self.total
+
+
 def error_for_status(code: int, message: str) -> RouteurError:
     """The typed error a response with this status would have raised."""
     kind = _BY_STATUS.get(code) or (ServerError if code >= 500 else RouteurError)
@@ -358,6 +371,75 @@ class UploadSession(_Result):
     created_at: str
     files: list[SessionFile]
     documents: int
+
+
+class TranscriptionUsage(_Result):
+    """Billed by seconds of audio, like OpenAI's transcription usage."""
+
+    seconds: float
+    type: str = "duration"
+
+
+class Transcription(_Result):
+    """What was said; ``metadata`` has the timings (``real_time_factor``, ...)."""
+
+    text: str
+    language: str | None
+    duration: float
+    model: str
+    usage: TranscriptionUsage
+    metadata: dict[str, Any] = {}
+
+
+class MeetingAction(_Result):
+    task: str
+    owner: str | None = None
+    due: str | None = None
+
+
+class MeetingReport(_Result):
+    summary: str
+    decisions: list[str]
+    actions: list[MeetingAction]
+    participants: list[str]
+
+
+class StoredReport(_Result):
+    """The minutes stored as a document of ``project_id`` (``store=True``)."""
+
+    project_id: str
+    file_id: str
+    title: str
+    chunks: int
+
+
+class MeetingMinutes(_Result):
+    """A meeting's minutes: ``text`` is the Markdown, ``report`` its parts, ``transcript`` what
+    was said; ``report_model`` wrote the minutes, ``model`` transcribed the audio."""
+
+    text: str
+    language: str | None
+    duration: float
+    model: str
+    report: MeetingReport
+    report_model: str
+    transcript: str
+    project_id: str
+    usage: TranscriptionUsage
+    document: StoredReport | None = None
+    metadata: dict[str, Any] = {}
+
+
+class TranscriptionFormats(_Result):
+    """The audio the server accepts, its limits and its transcription model."""
+
+    supported_formats: list[str]
+    max_file_size_mb: float
+    max_duration_seconds: float
+    model: str
+    provider: str
+    languages: str
+    default_language: str | None = None
 
 
 class TurnOptions(TypedDict, total=False):

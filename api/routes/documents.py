@@ -1,5 +1,6 @@
 """``/projects/{project_id}/documents``: upload (one or several files, see ``api.services.uploads``),
-list, read, delete; ``/projects/{project_id}/jobs/{job_id}``: a background upload's progress."""
+list, read, delete; ``/projects/{project_id}/jobs``: background uploads, listed or one by one with
+each file's progress."""
 
 from __future__ import annotations
 
@@ -21,13 +22,14 @@ from api.schemas import (
     DocumentPage,
     JobDetails,
     JobFileInfo,
+    JobPage,
     UploadForm,
     UploadResponse,
 )
 from api.services.jobs import IngestionJobs
 from api.services.uploads import batch_failure, batch_response, ingest_upload, read_upload, runs_in_background
 from retrievers.base import DocumentStore, FileInfo
-from retrievers.jobs import Job
+from retrievers.jobs import Job, JobState
 from routeur.settings import Settings
 
 ConflictChoice = Annotated[
@@ -149,6 +151,20 @@ class IngestionJobsController(Controller):
     path = "/projects/{project_id:str}/jobs"
     tags = ["documents"]
     guards = [project_scope_guard]
+
+    @get("/", responses=ERROR_RESPONSES, summary="The project's background uploads, newest first")
+    async def list_jobs(
+        self,
+        project_id: str,
+        jobs: IngestionJobs,
+        page: Annotated[int, Parameter(ge=1)] = 1,
+        page_size: Annotated[int, Parameter(ge=1, le=PAGE_SIZE_MAX)] = 50,
+        status: Annotated[
+            JobState | None, Parameter(description="active: a file is still queued or in progress; finished: every file is final")
+        ] = None,
+    ) -> JobPage:
+        found, total = await jobs.list_jobs(project_id, state=status, offset=(page - 1) * page_size, limit=page_size)
+        return JobPage(items=[job_details(j) for j in found], total=total, page=page, page_size=page_size)
 
     @get("/{job_id:str}", responses=ERROR_RESPONSES, summary="A background upload: each file's status, outcome or error")
     async def get_job(self, project_id: str, job_id: str, jobs: IngestionJobs) -> JobDetails:

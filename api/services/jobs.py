@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from api.services.uploads import ReadUpload, refusal
 from retrievers.base import DocumentStore
 from retrievers.ingestion import OnConflict, Stage, ingest_bytes
-from retrievers.jobs import ORPHAN_AGE_S, Job, JobFile, JobStore
+from retrievers.jobs import ORPHAN_AGE_S, Job, JobFile, JobState, JobStore
 from routeur.settings import Settings
 
 log = logging.getLogger("routeur.jobs")
@@ -108,6 +108,9 @@ class IngestionJobs:
 
     async def get(self, project_id: str, job_id: str) -> Job | None:
         return await self._jobs.get(project_id, job_id)
+
+    async def list_jobs(self, project_id: str, *, state: JobState | None, offset: int, limit: int) -> tuple[list[Job], int]:
+        return await self._jobs.list_jobs(project_id, state=state, offset=offset, limit=limit)
 
     def _schedule(self, job: Job, item: JobFile) -> None:
         key = (job.id, item.position)

@@ -208,3 +208,40 @@ async def test_an_upload_session_that_left_a_file_unchanged_does_not_delete_it(a
     removed = (await app_client.delete(f"/projects/alpha/upload-sessions/{session}", headers=h)).json()
     assert removed["documents_deleted"] == 0
     assert (await app_client.get(f"/projects/alpha/documents/{before['files'][0]['file_id']}", headers=h)).status_code == 200
+
+
+async def test_a_projects_jobs_are_listed_newest_first_and_only_to_its_tokens(app_client, tokens):
+    h = tokens["alpha"]
+    ids = []
+    for word in ("ours", "lynx", "chamois"):
+        response = await app_client.post("/projects/alpha/documents", headers=h, files={"file": (f"{word}.md", _doc(word))}, params={"background": "true"})
+        ids.append(response.json()["id"])
+    for job_id in ids:
+        await _until_done(app_client, h, "alpha", job_id)
+    beta_job = await app_client.post("/projects/beta/documents", headers=tokens["beta"], files={"file": ("x.exe", b"MZ")}, params={"background": "true"})
+    assert beta_job.status_code == 202
+
+    listing = (await app_client.get("/projects/alpha/jobs", headers=h, params={"page_size": 200})).json()
+    assert listing["page"] == 1 and listing["total"] == len(listing["items"]) >= 3
+    assert [j["id"] for j in listing["items"][:3]] == ids[::-1]
+    newest = listing["items"][0]
+    assert newest["status"] == "done" and newest["project_id"] == "alpha" and newest["files"][0]["outcome"] == "created"
+    assert newest["files"][0]["file_id"] == file_id_for("alpha", "chamois.md")
+
+    paged = (await app_client.get("/projects/alpha/jobs", headers=h, params={"page": 2, "page_size": 1})).json()
+    assert (paged["total"], paged["page"], paged["page_size"]) == (listing["total"], 2, 1) and [j["id"] for j in paged["items"]] == [ids[1]]
+    finished = (await app_client.get("/projects/alpha/jobs", headers=h, params={"status": "finished", "page_size": 200})).json()
+    assert ids[0] in {j["id"] for j in finished["items"]} and all(j["finished_at"] for j in finished["items"])
+    active = (await app_client.get("/projects/alpha/jobs", headers=h, params={"status": "active"})).json()
+    assert not set(ids) & {j["id"] for j in active["items"]} and all(j["finished_at"] is None for j in active["items"])
+
+    bad = await app_client.get("/projects/alpha/jobs", headers=h, params={"status": "stuck"})
+    assert bad.status_code == 400 and bad.json()["status"] == "error"
+    assert (await app_client.get("/projects/alpha/jobs", headers=h, params={"page_size": 0})).status_code == 400
+    # Another project's token: its own listing never holds alpha's jobs; alpha's listing is forbidden.
+    theirs = (await app_client.get("/projects/beta/jobs", headers=tokens["beta"], params={"page_size": 200})).json()
+    assert beta_job.json()["id"] in {j["id"] for j in theirs["items"]} and not {j["id"] for j in theirs["items"]} & set(ids)
+    assert beta_job.json()["id"] not in {j["id"] for j in listing["items"]} and all(j["project_id"] == "beta" for j in theirs["items"])
+    forbidden = await app_client.get("/projects/alpha/jobs", headers=tokens["beta"])
+    assert forbidden.status_code == 403 and forbidden.json()["status"] == "error"
+    assert (await app_client.get("/projects/alpha/jobs")).status_code == 401

@@ -39,6 +39,25 @@ async def test_bytes_are_kept_until_a_file_is_final_and_the_job_finishes_with_it
             await jobs.update(job.id, 0, "indexed", project_id="x")
 
 
+async def test_a_projects_jobs_are_listed_newest_first_by_page_and_state(tmp_path):
+    async with JobStore.open(tmp_path / "jobs") as jobs:
+        made = [await jobs.create("p", [(f"{i}.md", b"x")], owner="me", on_conflict="replace") for i in range(5)]
+        await jobs.create("other", [("o.md", b"o")], owner="me", on_conflict="replace")
+        for job in made[:2]:
+            await jobs.update(job.id, 0, "indexed", file_id="f", chunks=1, outcome="created")
+        listed, total = await jobs.list_jobs("p", offset=0, limit=10)
+        assert total == 5 and [j.id for j in listed] == [j.id for j in reversed(made)]
+        second, total = await jobs.list_jobs("p", offset=2, limit=2)
+        assert total == 5 and [j.id for j in second] == [made[2].id, made[1].id]
+        active, active_total = await jobs.list_jobs("p", state="active", offset=0, limit=10)
+        finished, finished_total = await jobs.list_jobs("p", state="finished", offset=0, limit=10)
+        assert (active_total, finished_total) == (3, 2)
+        assert [j.id for j in active] == [made[4].id, made[3].id, made[2].id] and {j.status for j in active} == {"queued"}
+        assert [j.id for j in finished] == [made[1].id, made[0].id] and all(j.finished_at for j in finished)
+        assert finished[0].files[0].file_id == "f"
+        assert await jobs.list_jobs("nobody", offset=0, limit=10) == ([], 0)
+
+
 async def test_start_up_requeues_files_in_flight_and_fails_those_whose_bytes_are_gone(tmp_path):
     directory = tmp_path / "jobs"
     async with JobStore.open(directory) as jobs:
