@@ -1,5 +1,6 @@
 """The Python client against a real server: upload outcomes, on_conflict, and background jobs
-(a batch answered 202 is waited for; a job can also be submitted and polled)."""
+(a batch answered 202 is waited for; a job can also be submitted, polled and found in the
+project's listing)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import hashlib
 
 import pytest
 
-from routeur.client import AsyncRouteurClient, ConflictError, IngestionJob, RouteurClient
+from routeur.client import AsyncRouteurClient, ConflictError, IngestionJob, JobPage, PermissionDeniedError, RouteurClient
 from tests.support.api_support import ServerProcess
 
 
@@ -49,3 +50,18 @@ async def test_submit_poll_and_wait_for_a_job(server):
         assert (await client.get_job("default", job.id)).files[0].file_id == done.files[0].file_id
         hits = (await client.search("default", "jade", mode="sparse")).hits
         assert hits and hits[0].file_id == done.files[0].file_id
+
+
+async def test_list_jobs_newest_first_with_a_state_filter(server):
+    async with AsyncRouteurClient(server.url) as client:
+        first = await client.wait_for_job(await client.submit_documents("default", ("l1.md", _note("lilas"))), poll_s=0.1, timeout_s=120)
+        second = await client.wait_for_job(await client.submit_documents("default", ("l2.md", _note("lotus"))), poll_s=0.1, timeout_s=120)
+        listing = await client.list_jobs("default")
+        assert isinstance(listing, JobPage) and [j.id for j in listing.items[:2]] == [second.id, first.id]
+        assert listing.items[0].files[0].file_id == second.files[0].file_id
+        one = await client.list_jobs("default", page=2, page_size=1)
+        assert [j.id for j in one.items] == [first.id] and one.total == listing.total and one.has_next == (listing.total > 2)
+        assert first.id in {j.id for j in (await client.list_jobs("default", status="finished")).items}
+        assert first.id not in {j.id for j in (await client.list_jobs("default", status="active")).items}
+        with pytest.raises(PermissionDeniedError):
+            await client.list_jobs("somebody-else")
