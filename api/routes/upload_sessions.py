@@ -1,8 +1,10 @@
 """``/projects/{project_id}/upload-sessions``: open a session, add files to it over several
 requests, read what became of each file, delete the session with its documents (several requests, one session to review or undo);
 ``/deactivate`` closes the caller's open sessions (they keep their documents, take no more files).
-Files added to a session are ingested before the answer (one request per file or a few keeps
-each short); ``on_conflict`` works as on the documents route."""
+Files added to a session are ingested before the answer, whatever their size (one request per
+file or a few keeps each short): deleting a session removes exactly the documents it wrote, which
+it records as each file is stored, so they never run as background jobs. ``on_conflict`` works as
+on the documents route."""
 
 from __future__ import annotations
 
