@@ -62,10 +62,12 @@ def extract_answer(
         source_id, title, section, text = passage if len(passage) == 4 else (passage[0], passage[1], "", passage[2])
         items = sentences(text)
         position = 0
+        stems = [stem_set(sentence) for _, sentence in items]
         for index, (heading, sentence) in enumerate(items):
             position = position + 1 if index and items[index - 1][0] == heading else 0
             context = stem_set(" ".join((title, section, heading)))
-            candidates.append(_Candidate(rank, source_id, index, sentence, stem_set(sentence), context, items, position))
+            near = frozenset().union(*(stems[j] for j in (index - 1, index + 1) if 0 <= j < len(items) and items[j][0] == heading))
+            candidates.append(_Candidate(rank, source_id, index, sentence, stems[index], context, items, position, near))
     frequency = [sum(1 for c in candidates if word & (c.found | c.context)) for word in wanted]
     weights = [math.log(1 + len(candidates) / df) if df else 0.0 for df in frequency]
     total = sum(weights)
@@ -77,8 +79,9 @@ def extract_answer(
         context = sum(w for word, w in zip(wanted, weights, strict=True) if word & candidate.context and not word & candidate.found)
         if own == 0 and context < MIN_HEADING_SHARE * total:
             continue
+        near = sum(w for word, w in zip(wanted, weights, strict=True) if word & candidate.near and not word & (candidate.found | candidate.context))
         length = len(candidate.sentence.split())
-        score = (own + HEADING_WEIGHT * context) / total / (1 + max(0, length - LONG_SENTENCE_WORDS) / LONG_SENTENCE_WORDS)
+        score = (own + HEADING_WEIGHT * context + NEIGHBOUR_WEIGHT * near) / total / (1 + max(0, length - LONG_SENTENCE_WORDS) / LONG_SENTENCE_WORDS)
         score /= (1 + PASSAGE_RANK_PENALTY * candidate.rank) * (1 + SECTION_POSITION_PENALTY * candidate.position)
         scored.append((score, candidate))
     scored.sort(key=lambda item: item[0], reverse=True)
@@ -113,6 +116,10 @@ list are slow"), and the next one of its section answers it ("use collections.de
 along."""
 """Documentation answers the question its heading asks first: a section's first sentences weigh a
 little more (lead bias)."""
+NEIGHBOUR_WEIGHT = 0.5
+"""A question word missing from the sentence but held by its neighbours in the same section counts
+this much: the sentence that answers often follows (or precedes) the one that names the
+question's terms, and should not lose to a sentence elsewhere that merely restates them."""
 MIN_HEADING_SHARE = 0.5
 """A sentence sharing no word with the question is still a candidate when its section heading holds
 this share of the question: the heading asked it, the sentence answers it in other words."""
@@ -129,6 +136,8 @@ class _Candidate:
     items: list[tuple[str, str]]
     position: int
     """The sentence's place in its section (0: the first after the heading)."""
+    near: frozenset[str]
+    """The stems of its neighbours in the same section."""
 
 
 def _with_neighbours(candidate: _Candidate, *, best: bool = False) -> list[int]:

@@ -202,3 +202,16 @@ def test_the_best_sentence_brings_the_next_one_of_its_section():
     )
     answer = extract_answer("Retirer des éléments au début d'une liste est lent, que prendre ?", [(1, "Doc", "", passage)], max_sentences=1)
     assert "collections.deque. [1]" in answer and "Sans rapport" not in answer
+
+
+def test_a_sentence_whose_neighbours_hold_the_rest_of_the_question_is_quoted():
+    """The sentence naming the answer ("monotone") shares one word with the question; the next one
+    of its section holds the others. It must outrank a sentence elsewhere that only restates them."""
+    question = "Quelle horloge pour mesurer une durée si l'heure du système change ?"
+    passages = [
+        (1, "Doc", "", "# Compteurs\n\nUne horloge permet de mesurer une durée. Sa résolution dépend de la plateforme."),
+        (2, "Doc", "", "# Horloges\n\nL'horloge monotone ne peut pas être réglée. Une durée mesurée ainsi reste juste quand l'heure du système change."),
+    ]
+    answer = extract_answer(question, passages, max_sentences=2)
+    assert "L'horloge monotone ne peut pas être réglée. [2]" in answer
+    assert "Une horloge permet" not in answer
