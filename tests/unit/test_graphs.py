@@ -200,6 +200,50 @@ async def test_v2_loops_with_a_reformulated_query_until_relevant():
     assert result.answer.endswith("[1].")
 
 
+async def test_v2_does_not_search_again_a_reformulation_it_already_searched():
+    recorder = install_fake_model(
+        MODELS, "fake-llm",
+        [
+            IntentWithStandalone(intent="question", keywords="zzz", standalone_question="Quelle est la capitale du Pérou ?"),
+            Relevance(relevant=[]),
+            "Quelle est la capitale du Pérou ?",  # the query just searched: no second search
+            "limite de débit requêtes par minute",
+            Relevance(relevant=[1]),
+            "La limite est de 10 requêtes par minute [1].",
+        ],
+    )
+    try:
+        result = await ask("V2", "Combien de requêtes ?", model="fake-llm")
+    finally:
+        remove_fake_model(MODELS, "fake-llm")
+    phases = [(e["data"]["phase"], e["data"]["status"]) for e in result.events if e["event"] == "phase"]
+    assert phases.count(("search", "start")) == 2 and phases.count(("evaluation", "start")) == 2
+    rewrites = [e["data"] for e in result.events if e["event"] == "phase" and e["data"]["phase"] == "rewrite" and e["data"]["status"] == "complete"]
+    assert [(r["query"], r["round"]) for r in rewrites] == [("Quelle est la capitale du Pérou ?", 1), ("limite de débit requêtes par minute", 2)]
+    assert len(recorder.prompts) == 6  # intent, 2 gradings, 2 reformulations, generation
+    assert result.answer.endswith("[1].")
+
+
+async def test_v2_answers_when_its_last_reformulation_repeats_a_searched_query():
+    install_fake_model(
+        MODELS, "fake-llm",
+        [
+            IntentWithStandalone(intent="question", keywords="pérou", standalone_question="Capitale du Pérou ?"),
+            Relevance(relevant=[]),
+            "Lima",
+            Relevance(relevant=[]),
+            "Capitale du Pérou ?",
+        ],
+    )
+    try:
+        result = await ask("V2", "Capitale du Pérou ?", model="fake-llm")
+    finally:
+        remove_fake_model(MODELS, "fake-llm")
+    phases = [(e["data"]["phase"], e["data"]["status"]) for e in result.events if e["event"] == "phase"]
+    assert phases.count(("search", "start")) == 2 and phases.count(("rewrite", "complete")) == 2
+    assert result.answer == NOT_FOUND_FR and result.sources == []
+
+
 async def test_v2_says_not_found_after_bounded_rounds_without_calling_the_generator():
     recorder = install_fake_model(
         MODELS, "fake-llm",
