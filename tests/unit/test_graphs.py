@@ -352,3 +352,21 @@ async def test_offline_default_answers_a_demo_corpus_question_with_the_right_cit
         by_id = {s["id"]: s for s in result.sources}
         assert cited and cited <= set(by_id)  # every citation maps to a returned source
         assert any(by_id[n]["file_id"] == file_id_for("default", "presentation.md") and "7860" in by_id[n]["snippet"] for n in cited)
+
+
+async def test_a_session_turn_writes_its_checkpoint_once_at_the_end_and_keeps_history():
+    class CountingSaver(InMemorySaver):
+        puts = 0
+
+        async def aput(self, *args, **kwargs):
+            CountingSaver.puts += 1
+            return await super().aput(*args, **kwargs)
+
+    saver = CountingSaver()
+    first = await ask("V2", PORT_QUESTION, checkpointer=saver, thread_id="once")
+    assert first.ok and CountingSaver.puts == 1  # not one per step
+    second = await ask("V2", "Et en production ?", checkpointer=saver, thread_id="once")
+    assert second.ok and CountingSaver.puts == 2
+    state = await get_agent("V2").build(saver).aget_state({"configurable": {"thread_id": "once"}})
+    humans = [m.content for m in state.values["messages"] if m.type == "human"]
+    assert humans == [PORT_QUESTION, "Et en production ?"]
