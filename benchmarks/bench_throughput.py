@@ -14,7 +14,7 @@ concurrent clients. Two modes:
 
     python -m benchmarks.bench_throughput [--levels 1,10,50,200] [--tokens 20] [--delay-ms 0]
     python -m benchmarks.bench_throughput --offline [--python-docs-fr [PATH]] [--data-dir DIR]
-        [--levels 1,10,50,200] [--runs-per-client 2] [--min-runs 20] [--profile-runs 30]
+        [--levels 1,10,50,200] [--runs-per-client 2] [--min-runs 20] [--profile-runs 30] [--distinct-queries]
 """
 
 from __future__ import annotations
@@ -188,6 +188,19 @@ async def server_cpu_per_turn(pid: int, one_run: Run, questions: list[str], runs
     return (process_cpu_seconds(pid) - before) / runs
 
 
+class DistinctQuestions(list[str]):
+    """The questions in turn, each use made a new text by a run number: no query repeats, so
+    no cache of query vectors helps (user traffic, not a benchmark's 17 questions in a loop)."""
+
+    def __init__(self, questions: list[str]):
+        super().__init__(questions)
+        self._uses = 0
+
+    def __getitem__(self, index):  # type: ignore[override]
+        self._uses += 1
+        return f"{super().__getitem__(index)} ({self._uses})"
+
+
 def run_counts(levels: list[int], args: argparse.Namespace) -> dict[int, int]:
     return {level: max(args.runs_per_client * level, args.min_runs) for level in levels}
 
@@ -198,6 +211,8 @@ def offline(args: argparse.Namespace, levels: list[int]) -> None:
     from routeur.evaluation.dataset import load_dataset
 
     questions = [e.question for e in load_dataset(questions_file) if not e.history and e.project_id == "default"]
+    if args.distinct_queries:
+        questions = DistinctQuestions(questions)
     settings = prepared_data_dir(Path(corpus) if corpus else None, args.data_dir)
     models_file = paced_models_file(settings.data_dir, 1, 0.0)  # declared, unused: the model is built in
     counts = run_counts(levels, args)
@@ -248,7 +263,7 @@ def offline(args: argparse.Namespace, levels: list[int]) -> None:
     finally:
         local.close()
 
-    name = "python-docs-fr" if corpus else "demo corpus"
+    name = ("python-docs-fr" if corpus else "demo corpus") + (", distinct queries" if args.distinct_queries else "")
     rows = []
     for level in levels:
         here, ours_level, dev_level = rates["in-process"][level], rates["ours"][level], rates["langgraph dev"][level]
@@ -342,6 +357,7 @@ def main() -> None:
         help=f"offline: this corpus and its development set instead of the demo (default path {PYTHON_DOCS_FR})",
     )  # fmt: skip
     parser.add_argument("--data-dir", type=Path, help="offline: reuse this data dir's store if it exists, else ingest into it")
+    parser.add_argument("--distinct-queries", action="store_true", help="offline: never repeat a query text (no query-vector cache hits)")
     parser.add_argument("--runs-per-client", type=int, default=2, help="offline: runs per client at each level")
     parser.add_argument("--min-runs", type=int, default=20, help="offline: at least this many runs per level")
     parser.add_argument("--profile-runs", type=int, default=30, help="offline: sequential turns measured for CPU per turn")

@@ -44,7 +44,10 @@ async def stream_events(
 
     async def pump() -> None:
         failed = False
-        stream = graph.astream(graph_input, config, context=context, stream_mode="custom")
+        # A session's checkpoint is written once, when the run ends, not after every step (about
+        # 25 SQLite commits a turn otherwise); a turn is one request, never resumed midway.
+        durability = {"durability": "exit"} if graph.checkpointer else {}
+        stream = graph.astream(graph_input, config, context=context, stream_mode="custom", **durability)
         try:
             async for item in stream:
                 failed = failed or item.get("event") == "error"

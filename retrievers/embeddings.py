@@ -9,6 +9,11 @@ Document chunks cost far more than sentences: a 900-character French chunk is ~2
 CPU second where sentences reach ~130 per second. On a CPU that computes bfloat16 natively
 (AVX512-BF16 or AMX) documents' matrix products run in bfloat16 under autocast: 1.6–2× the rate,
 vectors within cosine 0.9999 of float32 (measured: ``python -m benchmarks.bench_ingestion --diagnose``).
+
+Queries are the per-turn cost: one model call for a short sentence is mostly fixed overhead, so
+queries that arrive together (concurrent turns) are encoded in one call by ``QueryBatcher``, and
+a query text seen recently (a repeated question, a reformulation equal to an earlier query) is
+answered from a small LRU cache without calling the model.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ import asyncio
 import os
 import re
 import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
 from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
@@ -66,6 +74,79 @@ def native_bfloat16() -> bool:
     return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
 
 
+class QueryCache:
+    """A thread-safe LRU of query vectors, keyed by the exact query text.
+
+    Vectors are stored as tuples and handed out as fresh lists, so a caller mutating its vector
+    cannot corrupt the cache."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._vectors: OrderedDict[str, tuple[float, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, text: str) -> list[float] | None:
+        with self._lock:
+            vector = self._vectors.get(text)
+            if vector is None:
+                return None
+            self._vectors.move_to_end(text)
+        return list(vector)
+
+    def put(self, text: str, vector: list[float]) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._vectors[text] = tuple(vector)
+            self._vectors.move_to_end(text)
+            while len(self._vectors) > self.size:
+                self._vectors.popitem(last=False)
+
+
+class QueryBatcher:
+    """Encodes concurrent queries together, in a worker thread, one batch at a time.
+
+    The first query of a batch waits ``window`` seconds for others; queries arriving while a
+    batch is being encoded form the next one. At most ``max_batch`` texts per model call. One
+    batcher per event loop (its futures belong to that loop)."""
+
+    def __init__(self, encode: Callable[[list[str]], list[list[float]]], *, window: float, max_batch: int):
+        self._encode = encode
+        self._window = window
+        self._max_batch = max_batch
+        self._pending: list[tuple[str, asyncio.Future[list[float]]]] = []
+        self._worker: asyncio.Task[None] | None = None
+
+    async def embed(self, text: str) -> list[float]:
+        future: asyncio.Future[list[float]] = asyncio.get_running_loop().create_future()
+        self._pending.append((text, future))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        if self._window > 0:
+            await asyncio.sleep(self._window)
+        while self._pending:
+            batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
+            texts = list(dict.fromkeys(text for text, _ in batch))
+            try:
+                vectors = dict(zip(texts, await asyncio.to_thread(self._encode, texts), strict=True))
+            except Exception as error:  # each waiting caller gets the model's error
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for text, future in batch:
+                if not future.done():  # its caller may have been cancelled
+                    future.set_result(list(vectors[text]))
+
+
+QUERY_CACHE_SIZE = 2048
+QUERY_BATCH_WINDOW = 0.002
+QUERY_MAX_BATCH = 32
+
+
 class LocalEmbeddings(Embeddings):
     """all-MiniLM-L6-v2 on the CPU with normalised vectors (cosine = dot product).
 
@@ -76,9 +157,21 @@ class LocalEmbeddings(Embeddings):
     model = LOCAL_MODEL
     size = KNOWN_SIZES[LOCAL_MODEL]
 
-    def __init__(self, batch_size: int = 64, bfloat16: bool | None = None):
+    def __init__(
+        self,
+        batch_size: int = 64,
+        bfloat16: bool | None = None,
+        *,
+        query_cache_size: int = QUERY_CACHE_SIZE,
+        query_window: float = QUERY_BATCH_WINDOW,
+        query_max_batch: int = QUERY_MAX_BATCH,
+    ):
         self.batch_size = batch_size
         self.bfloat16 = bfloat16
+        self.query_cache = QueryCache(query_cache_size)
+        self._query_window = query_window
+        self._query_max_batch = query_max_batch
+        self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, QueryBatcher] = weakref.WeakKeyDictionary()
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self._encode(texts, bfloat16=self.bfloat16)
@@ -102,15 +195,32 @@ class LocalEmbeddings(Embeddings):
             )
         return vectors.astype("float32").tolist()
 
+    def encode_queries(self, texts: list[str]) -> list[list[float]]:
+        """Queries in one model call, cached. float32: autocast recasts the weights on every
+        call, which short queries do not repay."""
+        vectors = self._encode(texts, bfloat16=False)
+        for text, vector in zip(texts, vectors, strict=True):
+            self.query_cache.put(text, vector)
+        return vectors
+
     def embed_query(self, text: str) -> list[float]:
-        # float32: autocast recasts the weights on every call, which a short query does not repay.
-        return self._encode([text], bfloat16=False)[0]
+        cached = self.query_cache.get(text)
+        return cached if cached is not None else self.encode_queries([text])[0]
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         return await asyncio.to_thread(self.embed_documents, texts)
 
     async def aembed_query(self, text: str) -> list[float]:
-        return await asyncio.to_thread(self.embed_query, text)
+        cached = self.query_cache.get(text)
+        if cached is not None:
+            return cached
+        loop = asyncio.get_running_loop()
+        batcher = self._batchers.get(loop)
+        if batcher is None:
+            batcher = self._batchers[loop] = QueryBatcher(
+                self.encode_queries, window=self._query_window, max_batch=self._query_max_batch
+            )
+        return await batcher.embed(text)
 
 
 def embeddings_model(settings: Settings) -> str:

@@ -2,6 +2,9 @@
 
 intent_analysis (+ standalone question) → (chit-chat: generation) | search (hybrid) → evaluation
 → too few relevant hits and rounds left? rewrite → search again : generation (grounded)
+
+A reformulation equal to a query already searched is not searched again (same hits, same
+evaluation): the loop goes on to the next reformulation, or to generation when no round is left.
 """
 
 from __future__ import annotations
@@ -29,6 +32,12 @@ def route_evaluation(state: AgentState, runtime: Runtime[AgentContext]) -> str:
     return "rewrite"
 
 
+def route_rewrite(state: AgentState, runtime: Runtime[AgentContext]) -> str:
+    if state["query"] not in state.get("queries", [])[:-1]:
+        return "search"
+    return "generation" if state.get("rounds", 0) >= context_of(runtime).max_search_rounds else "rewrite"
+
+
 def build_graph(checkpointer: Checkpointer = None) -> CompiledStateGraph:
     builder = StateGraph(AgentState, context_schema=AgentContext, input_schema=InputState, output_schema=OutputState)
     builder.add_node("intent_analysis", analyze_intent_standalone)
@@ -40,7 +49,7 @@ def build_graph(checkpointer: Checkpointer = None) -> CompiledStateGraph:
     builder.add_conditional_edges("intent_analysis", route_intent, ["search", "generation"])
     builder.add_edge("search", "evaluation")
     builder.add_conditional_edges("evaluation", route_evaluation, ["rewrite", "generation"])
-    builder.add_edge("rewrite", "search")
+    builder.add_conditional_edges("rewrite", route_rewrite, ["search", "rewrite", "generation"])
     builder.add_edge("generation", END)
     return builder.compile(checkpointer=checkpointer, name="V2")
 

@@ -81,3 +81,62 @@ def test_bfloat16_products_keep_the_float32_vectors():
     for a, b in zip(exact, fast, strict=True):
         assert math.isclose(math.fsum(x * x for x in b), 1.0, rel_tol=1e-5)
         assert math.fsum(x * y for x, y in zip(a, b, strict=True)) > 0.999
+
+
+async def test_concurrent_queries_share_one_model_call_and_get_their_own_vectors(embeddings):
+    import asyncio
+
+    from retrievers.embeddings import QueryBatcher
+
+    calls: list[list[str]] = []
+
+    def encode(texts: list[str]) -> list[list[float]]:
+        calls.append(list(texts))
+        return embeddings._encode(texts, bfloat16=False)
+
+    batcher = QueryBatcher(encode, window=0.005, max_batch=3)
+    texts = ["Quel est le port par défaut ?", "How long is a token valid?", "Quel est le port par défaut ?", "Bonjour", "Où sont les logs ?"]
+    vectors = await asyncio.gather(*(batcher.embed(t) for t in texts))
+    assert [len(c) for c in calls] == [2, 2]  # 3 per batch at most, a repeated text encoded once
+    for text, vector in zip(texts, vectors, strict=True):
+        alone = embeddings._encode([text], bfloat16=False)[0]
+        assert vector == pytest.approx(alone, abs=1e-5)  # padding in a batch changes nothing
+    assert vectors[0] == vectors[2] and vectors[0] is not vectors[2]
+
+
+async def test_a_failing_model_call_reaches_every_waiting_query_and_the_batcher_recovers():
+    import asyncio
+
+    from retrievers.embeddings import QueryBatcher
+
+    broken = True
+
+    def encode(texts: list[str]) -> list[list[float]]:
+        if broken:
+            raise RuntimeError("model unavailable")
+        return [[float(len(t))] for t in texts]
+
+    batcher = QueryBatcher(encode, window=0.0, max_batch=8)
+    results = await asyncio.gather(batcher.embed("a"), batcher.embed("bb"), return_exceptions=True)
+    assert all(isinstance(r, RuntimeError) and str(r) == "model unavailable" for r in results)
+    broken = False
+    assert await batcher.embed("ccc") == [3.0]
+
+
+async def test_a_repeated_query_is_answered_from_the_cache_without_the_model(embeddings, monkeypatch):
+    model = LocalEmbeddings(query_cache_size=2)
+    first = await model.aembed_query("Quel est le port par défaut ?")
+    first.append(99.0)  # a caller mutating its vector does not reach the cache
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was called for a cached query")
+
+    monkeypatch.setattr(model, "_encode", no_model)
+    again = await model.aembed_query("Quel est le port par défaut ?")
+    assert len(again) == 384 and again == first[:-1]
+    assert model.embed_query("Quel est le port par défaut ?") == again
+    monkeypatch.undo()
+    model.embed_query("deux")
+    model.embed_query("trois")  # the cache holds two texts: the oldest goes
+    assert model.query_cache.get("Quel est le port par défaut ?") is None
+    assert model.query_cache.get("trois") is not None

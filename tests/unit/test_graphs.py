@@ -200,6 +200,50 @@ async def test_v2_loops_with_a_reformulated_query_until_relevant():
     assert result.answer.endswith("[1].")
 
 
+async def test_v2_does_not_search_again_a_reformulation_it_already_searched():
+    recorder = install_fake_model(
+        MODELS, "fake-llm",
+        [
+            IntentWithStandalone(intent="question", keywords="zzz", standalone_question="Quelle est la capitale du Pérou ?"),
+            Relevance(relevant=[]),
+            "Quelle est la capitale du Pérou ?",  # the query just searched: no second search
+            "limite de débit requêtes par minute",
+            Relevance(relevant=[1]),
+            "La limite est de 10 requêtes par minute [1].",
+        ],
+    )
+    try:
+        result = await ask("V2", "Combien de requêtes ?", model="fake-llm")
+    finally:
+        remove_fake_model(MODELS, "fake-llm")
+    phases = [(e["data"]["phase"], e["data"]["status"]) for e in result.events if e["event"] == "phase"]
+    assert phases.count(("search", "start")) == 2 and phases.count(("evaluation", "start")) == 2
+    rewrites = [e["data"] for e in result.events if e["event"] == "phase" and e["data"]["phase"] == "rewrite" and e["data"]["status"] == "complete"]
+    assert [(r["query"], r["round"]) for r in rewrites] == [("Quelle est la capitale du Pérou ?", 1), ("limite de débit requêtes par minute", 2)]
+    assert len(recorder.prompts) == 6  # intent, 2 gradings, 2 reformulations, generation
+    assert result.answer.endswith("[1].")
+
+
+async def test_v2_answers_when_its_last_reformulation_repeats_a_searched_query():
+    install_fake_model(
+        MODELS, "fake-llm",
+        [
+            IntentWithStandalone(intent="question", keywords="pérou", standalone_question="Capitale du Pérou ?"),
+            Relevance(relevant=[]),
+            "Lima",
+            Relevance(relevant=[]),
+            "Capitale du Pérou ?",
+        ],
+    )
+    try:
+        result = await ask("V2", "Capitale du Pérou ?", model="fake-llm")
+    finally:
+        remove_fake_model(MODELS, "fake-llm")
+    phases = [(e["data"]["phase"], e["data"]["status"]) for e in result.events if e["event"] == "phase"]
+    assert phases.count(("search", "start")) == 2 and phases.count(("rewrite", "complete")) == 2
+    assert result.answer == NOT_FOUND_FR and result.sources == []
+
+
 async def test_v2_says_not_found_after_bounded_rounds_without_calling_the_generator():
     recorder = install_fake_model(
         MODELS, "fake-llm",
@@ -308,3 +352,21 @@ async def test_offline_default_answers_a_demo_corpus_question_with_the_right_cit
         by_id = {s["id"]: s for s in result.sources}
         assert cited and cited <= set(by_id)  # every citation maps to a returned source
         assert any(by_id[n]["file_id"] == file_id_for("default", "presentation.md") and "7860" in by_id[n]["snippet"] for n in cited)
+
+
+async def test_a_session_turn_writes_its_checkpoint_once_at_the_end_and_keeps_history():
+    class CountingSaver(InMemorySaver):
+        puts = 0
+
+        async def aput(self, *args, **kwargs):
+            CountingSaver.puts += 1
+            return await super().aput(*args, **kwargs)
+
+    saver = CountingSaver()
+    first = await ask("V2", PORT_QUESTION, checkpointer=saver, thread_id="once")
+    assert first.ok and CountingSaver.puts == 1  # not one per step
+    second = await ask("V2", "Et en production ?", checkpointer=saver, thread_id="once")
+    assert second.ok and CountingSaver.puts == 2
+    state = await get_agent("V2").build(saver).aget_state({"configurable": {"thread_id": "once"}})
+    humans = [m.content for m in state.values["messages"] if m.type == "human"]
+    assert humans == [PORT_QUESTION, "Et en production ?"]
