@@ -173,13 +173,13 @@ def edge_measures(store: Any, queries: list[tuple[str, list[float]]]) -> dict[st
     from qdrant_edge import FieldCondition, Filter, IdfParams, MatchValue, Query, QueryRequest, SearchParams
     from qdrant_edge import SparseVector as EdgeSparse
 
-    from retrievers.edge import HNSW_EF
+    from retrievers.edge import dense_search_params
 
     shard = store._shard
     flt = Filter(must=[FieldCondition("project_id", match=MatchValue("alpha"))])
     recalls, exact_t = [], []
     for _, vector in queries:
-        approx = {p.id for p in shard.query(QueryRequest(limit=10, query=Query.Nearest(vector, using="dense"), filter=flt, params=SearchParams(hnsw_ef=HNSW_EF)))}
+        approx = {p.id for p in shard.query(QueryRequest(limit=10, query=Query.Nearest(vector, using="dense"), filter=flt, params=dense_search_params()))}
         started = time.perf_counter()
         exact = {p.id for p in shard.query(QueryRequest(limit=10, query=Query.Nearest(vector, using="dense"), filter=flt, params=SearchParams(exact=True)))}
         exact_t.append(time.perf_counter() - started)
