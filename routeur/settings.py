@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     # Embeddings: the local model shipped on PyPI, or a provider's API.
     embeddings_provider: Literal["local", "openai", "mistral"] = Field(default="local", description="local: all-MiniLM-L6-v2 shipped on PyPI, no key; openai / mistral need that provider's key")
     embeddings_model: str | None = Field(default=None, description="Provider's embedding model (default text-embedding-3-small / mistral-embed); ignored for local")
+    embeddings_onnx_dir: Path | None = Field(default=None, description="local: where the model's query encoder is exported to ONNX, once (queries then cost a fraction of torch's CPU); defaults to <data_dir>/models/onnx")
     chunk_size: int = Field(default=900, description="Characters per chunk at ingestion")
     chunk_overlap: int = Field(default=120, description="Characters shared by consecutive chunks (smaller than ROUTEUR_CHUNK_SIZE)")
 
@@ -144,6 +145,9 @@ class Settings(BaseSettings):
 
     def resolved_sessions_path(self) -> Path:
         return self.sessions_path or self.data_dir / "sessions.sqlite"
+
+    def resolved_embeddings_onnx_dir(self) -> Path:
+        return self.embeddings_onnx_dir or self.data_dir / "models" / "onnx"
 
     def resolved_transcription_model_dir(self) -> Path:
         return self.transcription_model_dir or self.data_dir / "models" / "whisper-base"

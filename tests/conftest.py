@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import os
 
+import tempfile
+from pathlib import Path
+
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("LANGSMITH_TRACING", "false")
-
-from pathlib import Path
+# The query encoder is exported to ONNX once for the whole run (servers the tests start inherit
+# this), not once per temporary data dir.
+os.environ.setdefault("ROUTEUR_EMBEDDINGS_ONNX_DIR", str(Path(tempfile.gettempdir()) / "routeur-tests-onnx"))
 
 import pytest
 
@@ -34,10 +38,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def embeddings():
-    """The local MiniLM model, loaded once per session (it is a process-wide singleton)."""
+    """The local MiniLM model, loaded once per session (it is a process-wide singleton), its
+    queries on ONNX Runtime as in production."""
     from retrievers.embeddings import LocalEmbeddings
 
-    model = LocalEmbeddings()
+    model = LocalEmbeddings(onnx_dir=Path(os.environ["ROUTEUR_EMBEDDINGS_ONNX_DIR"]))
     model.embed_query("warm-up")
     return model
 

@@ -27,7 +27,7 @@ from api.schemas import (
     UploadResponse,
 )
 from api.services.jobs import IngestionJobs
-from api.services.uploads import batch_failure, batch_response, ingest_upload, read_upload, runs_in_background
+from api.services.uploads import batch_failure, batch_response, ingest_upload, read_upload, runs_in_background, source_fields
 from retrievers.base import DocumentStore, FileInfo
 from retrievers.jobs import Job, JobState
 from routeur.settings import Settings
@@ -48,7 +48,6 @@ UPLOAD_RESPONSES = {**ERROR_RESPONSES, 202: ResponseSpec(data_container=JobDetai
 
 
 def document_info(info: FileInfo) -> DocumentInfo:
-    source = info.source
     return DocumentInfo(
         id=info.file_id,
         file_id=info.file_id,
@@ -56,10 +55,8 @@ def document_info(info: FileInfo) -> DocumentInfo:
         url=info.url,
         chunks=info.chunks,
         created_at=info.created_at,
-        filename=source.filename if source else None,
-        size=source.size if source else None,
-        sha256=source.sha256 if source else None,
-        version=source.version if source else None,
+        filename=info.source.filename if info.source else None,
+        **source_fields(info.source),  # type: ignore[arg-type]
     )
 
 

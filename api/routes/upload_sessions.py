@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, NotFoundException
-from litestar.params import Body
+from litestar.params import Body, Parameter
 
 from api.auth import Principal, project_scope_guard
 from api.disconnect import unless_disconnected
@@ -25,6 +25,12 @@ from api.services.uploads import batch_response, ingest_upload, read_upload
 from retrievers.base import DocumentStore
 from retrievers.uploads import UploadSession, UploadSessionStore, uploaded
 from routeur.settings import Settings
+
+
+SessionBackground = Annotated[
+    bool | None,
+    Parameter(description="Only false is accepted: a session's files are stored before the answer (true is 400)"),
+]
 
 
 def details(session: UploadSession) -> SessionDetails:
@@ -64,7 +70,14 @@ class UploadSessionsController(Controller):
         data: Annotated[UploadForm, Body(media_type=RequestEncodingType.MULTI_PART)],
         request: Request[Any, Any, Any],
         on_conflict: ConflictChoice = "replace",
+        background: SessionBackground = None,
     ) -> Response[UploadResponse]:
+        if background:
+            raise HTTPException(
+                status_code=400,
+                detail="Upload sessions store each file before answering (deleting a session removes exactly "
+                f"the documents it wrote): for a background job, upload to /projects/{project_id}/documents",
+            )
         if not (await self._session(uploads, project_id, session_id)).active:
             raise HTTPException(status_code=409, detail=f"Upload session '{session_id}' is deactivated: open a new one")
         results = []

@@ -17,7 +17,7 @@ from litestar.datastructures import UploadFile
 from litestar.exceptions import HTTPException
 
 from api.schemas import FileResult, UploadResponse
-from retrievers.base import DocumentStore
+from retrievers.base import DocumentStore, SourceFile
 from retrievers.ingestion import IngestResult, NameTakenError, OnConflict, ingest_bytes
 from retrievers.loaders import DocumentTooLargeError, EmptyDocumentError, SuspiciousArchiveError, UnsupportedFileTypeError
 from routeur.settings import Settings
@@ -65,8 +65,16 @@ def refusal(exc: BaseException) -> int | None:
     return None
 
 
+def source_fields(source: SourceFile | None) -> dict[str, int | str | None]:
+    """What listings and upload results show of a stored version's source: size, SHA-256, version."""
+    return {
+        "size": source.size if source else None,
+        "sha256": source.sha256 if source else None,
+        "version": source.version if source else None,
+    }
+
+
 def file_result(result: IngestResult) -> FileResult:
-    source = result.source
     return FileResult(
         filename=result.filename,
         status="ingested",
@@ -76,9 +84,7 @@ def file_result(result: IngestResult) -> FileResult:
         chunks=result.chunks,
         outcome=result.outcome,
         previous_chunks=result.previous_chunks,
-        version=source.version if source else None,
-        size=source.size if source else None,
-        sha256=source.sha256 if source else None,
+        **source_fields(result.source),  # type: ignore[arg-type]
     )
 
 

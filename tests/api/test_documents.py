@@ -158,7 +158,10 @@ async def test_upload_sessions_lifecycle(app_client, tokens):
     assert opened.status_code == 201 and opened.json()["files"] == []
     session = opened.json()["id"]
     files = [("files", ("lot-1.md", b"# Lot\n\nLe colis numero 77 part lundi.")), ("files", ("lot-2.bin", b"\x00\x01"))]
-    added = await app_client.post(f"/projects/alpha/upload-sessions/{session}", headers=h, files=files)
+    refused = await app_client.post(f"/projects/alpha/upload-sessions/{session}?background=true", headers=h, files=files)
+    assert refused.status_code == 400 and "/projects/alpha/documents" in refused.json()["message"]
+    assert (await app_client.get(f"/projects/alpha/upload-sessions/{session}", headers=h)).json()["files"] == []  # nothing taken
+    added = await app_client.post(f"/projects/alpha/upload-sessions/{session}?background=false", headers=h, files=files)
     assert added.status_code == 201
     details = (await app_client.get(f"/projects/alpha/upload-sessions/{session}", headers=h)).json()
     statuses = {f["filename"]: (f["status"], f["error"]) for f in details["files"]}

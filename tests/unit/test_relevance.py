@@ -188,6 +188,17 @@ def test_a_question_naming_what_no_candidate_mentions_is_not_supported():
     assert unknown_names(question, known) == [] and supported(rerank(question, known), top_k=5, question=question) == known
 
 
+def test_a_passage_that_leaves_out_a_name_of_the_question_is_not_kept_even_if_another_names_it():
+    question = "Quelle extension VS Code choisir pour formater mon code avec Black ?"
+    formatting = hit("a", "Pour formater le code, choisissez une extension de mise en forme et formatez à l'enregistrement.")
+    colours = hit("b", "Les couleurs black et white s'affichent dans le terminal VS Code.")
+    ranked = rerank(question, [formatting, colours])
+    assert unknown_names(question, [formatting, colours]) == []  # every name is somewhere among them
+    assert formatting not in supported(ranked, top_k=5, question=question)
+    named = hit("c", "# Éditeurs › VS Code\n\nL'extension Black Formatter formate votre code à l'enregistrement.")
+    assert supported(rerank(question, [formatting, named]), top_k=5, question=question) == [named]
+
+
 def test_an_offline_follow_up_is_searched_with_the_question_it_follows():
     history = [HumanMessage("Comment activer un environnement virtuel créé avec venv ?"), AIMessage("Avec activate.")]
     result = _heuristic("Et sous Windows, ça marche pareil ?", history)
