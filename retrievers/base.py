@@ -67,6 +67,9 @@ class SourceFile:
     size: int
     sha256: str
     version: int = 1
+    chunking: str = ""
+    """How the file was cut (``retrievers.ingestion.chunking_of``): the same bytes cut another way
+    are not the stored version. Empty for versions stored before it was recorded."""
 
 
 @dataclass(frozen=True)

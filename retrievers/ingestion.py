@@ -26,7 +26,7 @@ from typing import Literal
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from retrievers.base import Chunk, DocumentStore, FileInfo, SourceFile
-from retrievers.chunking import chunk_document
+from retrievers.chunking import CHUNKER_VERSION, chunk_document
 from retrievers.loaders import (
     SUPPORTED_EXTENSIONS,
     DocumentTooLargeError,
@@ -192,11 +192,20 @@ def renamed(filename: str, n: int) -> str:
     return path.with_name(f"{path.stem} ({n}){path.suffix}").as_posix()
 
 
-def is_unchanged(existing: FileInfo, sha256: str, title: str | None, url: str | None) -> bool:
-    """Same bytes, and no new title or URL asked for: the stored version already is this file."""
+def chunking_of(settings: Settings | None = None) -> str:
+    """How files are cut now: the chunker's version and the chunk size and overlap."""
+    settings = settings or get_settings()
+    return f"v{CHUNKER_VERSION}:{settings.chunk_size}:{settings.chunk_overlap}"
+
+
+def is_unchanged(existing: FileInfo, sha256: str, title: str | None, url: str | None, chunking: str) -> bool:
+    """Same bytes cut the same way, and no new title or URL asked for: the stored version already
+    is this file. After a change of ``ROUTEUR_CHUNK_SIZE`` or of the chunker, ingesting the same
+    file again cuts it again."""
     return (
         existing.source is not None
         and existing.source.sha256 == sha256
+        and existing.source.chunking == chunking
         and title in (None, existing.title)
         and url in (None, existing.url)
     )
@@ -236,7 +245,7 @@ async def ingest_bytes(
         file_id = file_id_for(project_id, name)
         async with _name_lock(store, project_id, file_id):
             existing = await store.get_file(project_id=project_id, file_id=file_id)
-            if existing is not None and is_unchanged(existing, sha256, title, url):
+            if existing is not None and is_unchanged(existing, sha256, title, url, chunking_of(settings)):
                 if progress:
                     progress(existing.chunks)
                 return IngestResult(
@@ -257,7 +266,7 @@ async def ingest_bytes(
                 await on_stage("embedding")
             result = await store_prepared(
                 store, prepared, project_id=project_id, filename=name, title=title, url=url, started=started,
-                progress=progress, source=SourceFile(name, len(data), sha256, next_version(existing)),
+                progress=progress, source=SourceFile(name, len(data), sha256, next_version(existing), chunking_of(settings)),
             )  # fmt: skip
             if existing is None:
                 return result
@@ -367,7 +376,7 @@ async def ingest_paths(
                 file_id = file_id_for(project_id, name)
                 async with _name_lock(store, project_id, file_id):
                     existing = await store.get_file(project_id=project_id, file_id=file_id)
-                    if existing is not None and is_unchanged(existing, sha256, title, url):
+                    if existing is not None and is_unchanged(existing, sha256, title, url, chunking_of(settings)):
                         chunks_bar.update(len(prepared[1]))
                         result = IngestResult(
                             file_id, existing.title, existing.url, existing.chunks, time.perf_counter() - file_started, name,
@@ -377,7 +386,7 @@ async def ingest_paths(
                         result = await store_prepared(
                             store, prepared, project_id=project_id, filename=name, title=title, url=url,
                             started=file_started, progress=chunks_bar.update,
-                            source=SourceFile(name, len(data), sha256, next_version(existing)),
+                            source=SourceFile(name, len(data), sha256, next_version(existing), chunking_of(settings)),
                         )  # fmt: skip
                         if existing is not None:
                             result = dataclasses.replace(result, outcome="replaced", previous_chunks=existing.chunks)

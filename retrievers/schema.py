@@ -45,14 +45,14 @@ def content_hash(title: str, url: str | None, chunks: Sequence[Chunk], source: S
 
 
 def source_payload(source: SourceFile) -> dict[str, Any]:
-    return {"filename": source.filename, "size": source.size, "sha256": source.sha256, "version": source.version}
+    return {"filename": source.filename, "size": source.size, "sha256": source.sha256, "version": source.version, "chunking": source.chunking}
 
 
 def source_from(payload: dict[str, Any]) -> SourceFile | None:
     value = payload.get("source")
     if not isinstance(value, dict):
         return None
-    return SourceFile(value["filename"], int(value["size"]), value["sha256"], int(value.get("version", 1)))
+    return SourceFile(value["filename"], int(value["size"]), value["sha256"], int(value.get("version", 1)), str(value.get("chunking", "")))
 
 
 def point_id(project_id: str, file_id: str, ingest_id: str, chunk_index: int) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Literal
 
+from retrievers.chunking import MAX_HEADING_CHARS
 from retrievers.sparse import word_stems
 
 WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*", re.UNICODE)
@@ -69,9 +70,11 @@ def _sentences(text: str) -> tuple[tuple[str, str], ...]:
         for line in (line.strip() for line in block.splitlines()):
             if not line or re.match(r"^\|?\s*:?-{3,}", line):
                 continue
-            if match := re.match(r"^#+\s+(.*)", line):
+            if (match := re.match(r"^#+\s+(.*)", line)) and len(match.group(1).strip()) <= MAX_HEADING_CHARS:
                 heading = match.group(1).strip()
                 continue
+            if match:  # a paragraph marked as a heading is text, as chunking reads it
+                line = match.group(1).strip()
             if re.match(r"^([-*+>]|\d+[.)])\s", line) or line.startswith("|") or not items:
                 items.append(line)
             else:

@@ -16,6 +16,7 @@ from retrievers.chunking import chunk_document
 from retrievers.fusion import FusionConfig, dbsf, fuse, rrf
 from retrievers.loaders import load_document
 from retrievers.sparse import SparseEncoder
+from retrievers.text import sentences
 
 
 def hit(pid: str, text: str, score: float = 1.0, *, title: str = "Doc", section: str = "", file_id: str = "f") -> Hit:
@@ -31,6 +32,11 @@ def test_a_paragraph_behind_a_hash_is_text_and_its_first_sentence_the_title():
     assert load_document("gc.md", data).title == "Ce module constitue une interface au ramasse-miettes."
     chunks = chunk_document(f"# {paragraph}\n\nLe module contient les fonctions suivantes.", chunk_size=900, chunk_overlap=0)
     assert chunks[0].section == "" and "gc.disable()" in chunks[0].text
+    # The answerer and the reranker read it as text too: its sentences can be quoted.
+    quoted = [sentence for _, sentence in sentences(chunks[0].text)]
+    assert "On le désactive avec gc.disable()." in quoted and quoted[-1] == "Le module contient les fonctions suivantes."
+    assert all(heading == "" for heading, _ in sentences(chunks[0].text))
+    assert sentences("# Installation\n\nLancez pip install routeur.") == [("Installation", "Lancez pip install routeur.")]
 
 
 def test_a_short_question_line_before_its_answer_is_a_heading():

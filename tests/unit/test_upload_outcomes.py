@@ -9,7 +9,7 @@ import hashlib
 import pytest
 
 from retrievers.edge import EdgeDocumentStore
-from retrievers.ingestion import NameTakenError, file_id_for, ingest_bytes, ingest_paths, renamed
+from retrievers.ingestion import NameTakenError, chunking_of, file_id_for, ingest_bytes, ingest_paths, renamed
 from tests.support.fakes import CountingEmbeddings
 
 V1 = "# Guide\n\n" + "\n\n".join(f"Paragraphe {i} : le serveur écoute sur le port 7860. " * 6 for i in range(6))
@@ -40,6 +40,21 @@ async def test_created_then_unchanged_without_embedding_then_replaced(store):
     assert (replaced.outcome, replaced.previous_chunks, replaced.chunks) == ("replaced", created.chunks, 1)
     info = await store.get_file(project_id="a", file_id=created.file_id)
     assert info.chunks == 1 and info.source.version == 2 and info.source.sha256 == hashlib.sha256(b"# Guide\n\nLe port est 8080.").hexdigest()
+
+
+async def test_the_same_bytes_cut_another_way_are_cut_again(store, settings_factory):
+    """After a change of chunk size (or of the chunker), ingesting the same file again is not a
+    no-op: the stored chunks are the old cut until it is replaced."""
+    default = settings_factory("cut")
+    created = await ingest_bytes(store, project_id="a", filename="cut.md", data=V1.encode(), settings=default)
+    assert created.source.chunking == chunking_of(default)
+    smaller = default.model_copy(update={"chunk_size": 120, "chunk_overlap": 10})
+    again = await ingest_bytes(store, project_id="a", filename="cut.md", data=V1.encode(), settings=smaller)
+    assert again.outcome == "replaced" and again.chunks > created.chunks and again.source.version == 2
+    info = await store.get_file(project_id="a", file_id=created.file_id)
+    assert (info.chunks, info.source.chunking) == (again.chunks, chunking_of(smaller))
+    same = await ingest_bytes(store, project_id="a", filename="cut.md", data=V1.encode(), settings=smaller)
+    assert same.outcome == "unchanged"
 
 
 async def test_a_new_title_or_url_on_the_same_bytes_is_a_replacement(store):
