@@ -8,12 +8,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import msgspec
 from litestar.background_tasks import BackgroundTask, BackgroundTasks
 from litestar.openapi.spec.enums import OpenAPIType
@@ -52,8 +55,56 @@ def sse_event(data: Any, event: str | None = None) -> bytes:
     return head + body + _SEPARATOR
 
 
-def sse_response(events_out: AsyncGenerator[bytes, None], on_close: Callable[[], Awaitable[None]] | None = None) -> Stream:
-    """An SSE response of ready-made events (``sse_event``) that always closes its generator.
+_END = object()
+READ_AHEAD = 256
+"""Events read ahead of the client at most (the graph's own queue holds as many)."""
+
+
+async def coalesced(events_in: AsyncIterator[bytes], read_ahead: int = READ_AHEAD) -> AsyncGenerator[bytes, None]:
+    """The same bytes, with the events that are ready together written together.
+
+    Every write costs a system call and a pass through each middleware's ``send``; a model that
+    answers faster than the socket is written (the extractive one produces a whole answer at
+    once) gives tens of events in one go. The events are read in a task of their own, and each
+    write takes all those already there: one at a time when they come one at a time (a remote
+    model's tokens), so nothing waits. Closing the stream cancels the reading, and with it the
+    run."""
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=read_ahead)
+    failure: list[BaseException] = []
+
+    async def pump() -> None:
+        try:
+            async for item in events_in:
+                await queue.put(item)
+        except Exception as exc:
+            failure.append(exc)
+        await queue.put(_END)
+
+    task = asyncio.create_task(pump())
+    try:
+        while True:
+            batch = [await queue.get()]
+            while not queue.empty():
+                batch.append(queue.get_nowait())
+            ended = batch[-1] is _END
+            if ended:
+                batch.pop()
+            if batch:
+                yield b"".join(batch)
+            if ended:
+                break
+        if failure:
+            raise failure[0]
+    finally:
+        if not task.done():
+            task.cancel()
+        with anyio.CancelScope(shield=True), contextlib.suppress(BaseException):
+            await task
+
+
+def sse_response(events_out: AsyncIterator[bytes], on_close: Callable[[], Awaitable[None]] | None = None) -> Stream:
+    """An SSE response of ready-made events (``sse_event``), written as they are ready
+    (``coalesced``), that always closes its generator.
 
     When a client disconnects while Litestar is sending, it abandons the generator suspended at
     a ``yield``: nothing closes it until garbage collection, and the graph run (and its upstream
@@ -63,12 +114,16 @@ def sse_response(events_out: AsyncGenerator[bytes, None], on_close: Callable[[],
     the generator's bound ``aclose`` for a sync callable and would only call it in a worker
     thread, never awaiting the close it returns."""
 
+    body = coalesced(events_out)
+
     async def close() -> None:
-        await events_out.aclose()
+        await body.aclose()
+        if isinstance(events_out, AsyncGenerator):  # never started when the response never was
+            await events_out.aclose()
 
     tasks = [BackgroundTask(close), *([BackgroundTask(on_close)] if on_close else [])]
     return Stream(
-        events_out,
+        body,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache"},
         background=BackgroundTasks(tasks, run_in_task_group=False),

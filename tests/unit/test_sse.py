@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 from litestar.response import ServerSentEventMessage
 
-from api.sse import sse_event, sse_response
+from api.sse import coalesced, sse_event, sse_response
 
 
 class _Text(str):
@@ -64,3 +65,53 @@ async def test_the_response_closes_its_generator_then_runs_on_close():
     assert response.background is not None
     await asyncio.wait_for(response.background(), timeout=5)
     assert order == ["generator closed", "on_close"]
+
+
+async def test_events_ready_together_are_written_together_and_in_order():
+    burst = [sse_event({"content": f"w{n} "}, "chunk") for n in range(40)]
+
+    async def fast():  # a whole answer at once, as the extractive model gives it
+        for item in burst:
+            yield item
+
+    writes = [w async for w in coalesced(fast())]
+    assert b"".join(writes) == b"".join(burst)
+    assert len(writes) < 5
+
+
+async def test_events_that_come_apart_are_written_at_once():
+    async def slow():
+        for n in range(3):
+            await asyncio.sleep(0.02)
+            yield sse_event({"content": n}, "chunk")
+
+    writes = [w async for w in coalesced(slow())]
+    assert writes == [sse_event({"content": n}, "chunk") for n in range(3)]
+
+
+async def test_closing_the_stream_cancels_the_reading():
+    cancelled = asyncio.Event()
+
+    async def stuck():
+        yield sse_event({"content": "first"}, "chunk")
+        try:
+            await asyncio.sleep(3600)  # a model that never answers
+            yield b""
+        finally:
+            cancelled.set()
+
+    body = coalesced(stuck())
+    assert await anext(body) == sse_event({"content": "first"}, "chunk")
+    await asyncio.wait_for(body.aclose(), timeout=5)
+    assert cancelled.is_set()
+
+
+async def test_a_failing_source_fails_the_stream_after_what_it_gave():
+    async def failing():
+        yield b"a"
+        raise RuntimeError("boom")
+
+    body = coalesced(failing())
+    assert await anext(body) == b"a"
+    with pytest.raises(RuntimeError, match="boom"):
+        await anext(body)
