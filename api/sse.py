@@ -19,14 +19,13 @@ from typing import Any
 import anyio
 import msgspec
 from litestar.background_tasks import BackgroundTask, BackgroundTasks
-from litestar.openapi.spec.enums import OpenAPIType
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Operation, Schema
+from litestar.openapi.spec.enums import OpenAPIType
 from litestar.response import Stream
 
 from api.services.turns import Turn, run_turn, session_events
 from graphs import events
 from graphs.dependencies import RunDependencies
-
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _SEPARATOR = b"\r\n"

@@ -88,7 +88,9 @@ def main() -> None:
         ["first meeting, words known", f"{timed(words_known, items, args.repeat):.3f}"],
         ["passage met again", f"{timed(lambda: analyse(recent), recent, args.repeat):.3f}"],
     ]
-    print_table(f"Passage analysis, CPU ms per passage ({len(items)} passages of {args.corpus.name}, median of {args.repeat})", ["case", "ms"], rows)
+    print_table(
+        f"Passage analysis, CPU ms per passage ({len(items)} passages of {args.corpus.name}, median of {args.repeat})", ["case", "ms"], rows
+    )
 
 
 if __name__ == "__main__":
