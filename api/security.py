@@ -33,9 +33,10 @@ async def security_headers(message: Message, scope: Scope) -> None:
         headers["X-Frame-Options"] = "DENY"
 
 
-def schema_not_found_as_envelope(response: Response) -> Response:
+async def schema_not_found_as_envelope(response: Response) -> Response:
     """Litestar answers an unknown ``/schema/...`` path with an HTML 404 page: every other
-    route answers in the JSON error envelope, and so do these (``after_request`` hook)."""
+    route answers in the JSON error envelope, and so do these (``after_request`` hook; a
+    coroutine function, since Litestar runs a plain one in a worker thread for every response)."""
     if response.status_code == HTTP_404_NOT_FOUND and response.media_type == MediaType.HTML:
         body = b'{"status":"error","message":"Not found"}'
         return Response(body, status_code=HTTP_404_NOT_FOUND, media_type=MediaType.JSON)

@@ -88,11 +88,13 @@ async def _generate(state: AgentState, runtime: Runtime[AgentContext], *, ground
         system = prompts.CHIT_CHAT_SYSTEM if chit_chat else prompts.GENERATION_SYSTEM.format(sources=format_sources(kept))
         prompt: list[BaseMessage] = [SystemMessage(system), *history[-HISTORY_TURNS:], HumanMessage(question)]
         model = (await dependencies()).models.chat(ctx.model, ctx.temperature)
-        streamed: AIMessageChunk | None = None
+        pieces: list[AIMessageChunk] = []
         async for piece in model.astream(prompt):
-            if piece.text:
-                write(events.chunk(piece.text))
-            streamed = piece if streamed is None else streamed + piece
+            if text := piece.text:
+                write(events.chunk(text))
+            pieces.append(piece)
+        # Merged once: adding each piece to a running sum rebuilt the whole message every token.
+        streamed = pieces[0] + pieces[1:] if pieces else None
         answer = streamed.text if streamed is not None else ""
         message = AIMessage(
             content=answer,

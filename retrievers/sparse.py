@@ -47,10 +47,24 @@ class SparseVector:
     values: list[float]
 
 
+WORD_CACHE_SIZE = 65_536
+"""Distinct words (and stems) whose folded form is kept per process. Folding was most of the cost
+of analysing a passage met for the first time (one Unicode decomposition and a character-by-
+character filter per word), while a corpus's vocabulary is small and comes back in every passage:
+a few MB at most."""
+
+
 def fold(text: str) -> str:
-    """Lowercase and strip accents, so "Réseau" and "reseau" are one term."""
+    """Lowercase and strip accents, so "Réseau" and "reseau" are one term. ASCII text has nothing
+    to decompose or strip: lowercasing is all of it."""
+    if text.isascii():
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+_fold_word = lru_cache(maxsize=WORD_CACHE_SIZE)(fold)
+"""``fold`` of one word or stem, cached (a pure function of its argument)."""
 
 
 @lru_cache(maxsize=1)
@@ -71,39 +85,34 @@ def is_stopword(word: str) -> bool:
     return fold(word) in _stopwords()
 
 
-def _words(text: str) -> list[tuple[str, str]]:
-    """``(as written, folded)`` pairs of the lowercased words, without stopwords or one-character
-    tokens: each word is folded once, for the stopword test and for its stems."""
+def _words(text: str) -> list[str]:
+    """The lowercased words, without stopwords or one-character tokens."""
     stop = _stopwords()
-    pairs = ((w, fold(w)) for w in _WORD.findall(text.lower()) if len(w) > 1)
-    return [(w, bare) for w, bare in pairs if bare not in stop]
+    return [w for w in _WORD.findall(text.lower()) if len(w) > 1 and _fold_word(w) not in stop]
 
 
 def tokens(text: str) -> list[str]:
     """Folded words, in order, without stopwords or one-character tokens."""
-    return [bare for _, bare in _words(text)]
+    return [_fold_word(w) for w in _words(text)]
 
 
-def _word_stem_lists(text: str) -> list[list[str]]:
-    """Each word's distinct stems, in a fixed order: French stem of the word as written (then
-    folded), French stem of the folded word, English stem of the folded word."""
-    pairs = _words(text)
-    words = [w for w, _ in pairs]
-    folded = [bare for _, bare in pairs]
+@lru_cache(maxsize=WORD_CACHE_SIZE)
+def _stems_of(word: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    """A lowercased word's distinct stems, in a fixed order — French stem of the word as written
+    (then folded), French stem of the folded word, English stem of the folded word — and as a
+    set. Cached per word: passages met for the first time are mostly words met before."""
     french, english = _stemmers()
-    out: list[list[str]] = []
-    for written, bare, en in zip(french.stem_words(words), french.stem_words(folded), english.stem_words(folded), strict=True):
-        found = [fold(written)]
-        for stem in (bare, en):
-            if stem not in found:
-                found.append(stem)
-        out.append(found)
-    return out
+    bare = _fold_word(word)
+    found = [_fold_word(french.stem_word(word))]
+    for stem in (french.stem_word(bare), english.stem_word(bare)):
+        if stem not in found:
+            found.append(stem)
+    return tuple(found), frozenset(found)
 
 
 def word_stems(text: str) -> list[frozenset[str]]:
     """Each token's stems (French and English), in order: one entry per word of ``text``."""
-    return [frozenset(found) for found in _word_stem_lists(text)]
+    return [_stems_of(word)[1] for word in _words(text)]
 
 
 def identifiers(text: str) -> list[str]:
@@ -112,8 +121,8 @@ def identifiers(text: str) -> list[str]:
 
 
 def stems(text: str) -> list[str]:
-    """Each token's stems (see ``_word_stem_lists``), then the text's multi-part code names, whole."""
-    out = [stem for found in _word_stem_lists(text) for stem in found]
+    """Each token's stems (see ``_stems_of``), then the text's multi-part code names, whole."""
+    out = [stem for word in _words(text) for stem in _stems_of(word)[0]]
     out.extend(identifiers(text))
     return out
 

@@ -16,7 +16,7 @@ from litestar import Controller, Request, get, post
 from litestar.datastructures import MultiDict
 from litestar.di import Provide
 from litestar.exceptions import ValidationException
-from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar.response import Stream
 
 from api.auth import Principal
 from api.errors import ERROR_RESPONSES
@@ -130,7 +130,7 @@ class ChatController(Controller):
         conversations: ConversationStore,
         turn_locks: TurnLocks,
         request: Request[Principal, Any, Any],
-    ) -> ServerSentEvent:
+    ) -> Stream:
         return await _stream(turn_request, run_dependencies, checkpointer, graphs, conversations, turn_locks, request.user)
 
     @get(
@@ -148,7 +148,7 @@ class ChatController(Controller):
         conversations: ConversationStore,
         turn_locks: TurnLocks,
         request: Request[Principal, Any, Any],
-    ) -> ServerSentEvent:
+    ) -> Stream:
         return await _stream(turn_request, run_dependencies, checkpointer, graphs, conversations, turn_locks, request.user)
 
 
@@ -160,7 +160,7 @@ async def _stream(
     conversations: ConversationStore,
     turn_locks: TurnLocks,
     principal: Principal,
-) -> ServerSentEvent:
+) -> Stream:
     """The session's lock is taken before the response starts (a conflict is a plain 409) and
     released when the stream ends or the client leaves."""
     session_id, clear = _session_id(turn_request)
@@ -175,7 +175,7 @@ async def _stream(
     return sse_response(_releasing(chat_stream(dependencies, turn, session_id), lease), on_close=lease.release)
 
 
-async def _releasing(events: AsyncIterator[ServerSentEventMessage], lease: Lease) -> AsyncIterator[ServerSentEventMessage]:
+async def _releasing(events: AsyncIterator[bytes], lease: Lease) -> AsyncIterator[bytes]:
     """Frees the session once the run is over (its checkpoint written) but before the stream's
     end reaches the client: a follow-up sent as soon as the stream ends must not find the session
     still held. A client that leaves early is freed by the response's ``on_close``."""

@@ -6,16 +6,13 @@ authentication and rate-limit ones raised before the handler, leaves in OpenAI's
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
-import msgspec
 from litestar import Controller, HttpMethod, Request, Response, get, post, route
 from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.response import ServerSentEventMessage
 
 from api.auth import Principal
 from api.disconnect import unless_disconnected
@@ -24,7 +21,7 @@ from api.schemas import ChatCompletion, ChatCompletionRequest, OpenAIError, Open
 from api.services import openai_chat
 from api.services.graphs import AgentGraphs
 from api.services.turns import build_turn, complete_turn
-from api.sse import JsonOrStreamOperation, sse_response
+from api.sse import JsonOrStreamOperation, sse_event, sse_response
 from graphs.dependencies import RunDependencies
 from nodes.models.factory import ModelRegistry
 
@@ -64,15 +61,10 @@ OPENAI_ERROR_RESPONSES = {
 }
 
 
-def _encode(item: Any) -> str:
-    """JSON as the SSE routes write it (``json`` takes the ``str`` subclasses LangChain's text is)."""
-    return item if isinstance(item, str) else json.dumps(item, ensure_ascii=False, separators=(",", ":"), default=msgspec.to_builtins)
-
-
-async def _sse(chunks: AsyncIterator[dict[str, Any] | str]) -> AsyncIterator[ServerSentEventMessage]:
+async def _sse(chunks: AsyncIterator[dict[str, Any] | str]) -> AsyncIterator[bytes]:
     async with aclosing(chunks) as stream:  # type: ignore[type-var]
         async for item in stream:
-            yield ServerSentEventMessage(data=_encode(item))
+            yield sse_event(item)
 
 
 class OpenAIController(Controller):
