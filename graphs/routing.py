@@ -1,15 +1,15 @@
 """Conditional edges shared by the agents' graphs.
 
-Plain functions, which LangGraph runs in a worker thread. As coroutine functions they would save
-that hop, but then the query embedding's OpenMP threads, which spin while they wait, cost several
-times more CPU on a busy machine (python-docs-fr, cold queries: 44-49 ms a turn over HTTP with
-plain edges, 59-334 ms with coroutines): they stay plain until that threading is settled."""
+Coroutine functions: LangGraph runs a plain function in a worker thread, one hop per edge and
+turn. While queries were embedded by torch, whose OpenMP threads spin while they wait, removing
+those hops made turns erratic on a busy machine; queries now run on ONNX Runtime on one thread, and
+the hops are gone without that cost (README, Per-turn cost)."""
 
 from __future__ import annotations
 
 from graphs.state import AgentState
 
 
-def route_intent(state: AgentState) -> str:
+async def route_intent(state: AgentState) -> str:
     """Chit-chat goes straight to generation; everything else searches first."""
     return "generation" if state.get("intent") == "chit_chat" else "search"

@@ -25,14 +25,14 @@ from nodes.runtime import context_of
 from nodes.search import hybrid_search
 
 
-def route_evaluation(state: AgentState, runtime: Runtime[AgentContext]) -> str:
+async def route_evaluation(state: AgentState, runtime: Runtime[AgentContext]) -> str:
     ctx = context_of(runtime)
     if len(state.get("kept", [])) >= ctx.min_relevant or state.get("rounds", 0) >= ctx.max_search_rounds:
         return "generation"
     return "rewrite"
 
 
-def route_rewrite(state: AgentState, runtime: Runtime[AgentContext]) -> str:
+async def route_rewrite(state: AgentState, runtime: Runtime[AgentContext]) -> str:
     if state["query"] not in state.get("queries", [])[:-1]:
         return "search"
     return "generation" if state.get("rounds", 0) >= context_of(runtime).max_search_rounds else "rewrite"
