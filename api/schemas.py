@@ -11,12 +11,17 @@ from urllib.parse import urlsplit
 import msgspec
 from litestar.datastructures import UploadFile
 from litestar.exceptions import ValidationException
+from litestar.params import Parameter
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 MAX_SOURCES = 1000
 PAGE_SIZE_MAX = 200
 MAX_TITLE = 200
 MAX_URL = 2048
+
+PageNumber = Annotated[int, Parameter(ge=1)]
+PageSize = Annotated[int, Parameter(ge=1, le=PAGE_SIZE_MAX)]
+"""Query parameters of the paged listings (documents, jobs, sessions)."""
 
 TopK = Annotated[int, msgspec.Meta(ge=1, le=50, description="Chunks retrieved per search")]
 Temperature = Annotated[float, msgspec.Meta(ge=0.0, le=2.0, description="Sampling temperature")]

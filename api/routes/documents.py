@@ -16,13 +16,14 @@ from api.auth import Principal, project_scope_guard
 from api.disconnect import unless_disconnected
 from api.errors import ERROR_RESPONSES
 from api.schemas import (
-    PAGE_SIZE_MAX,
     Deleted,
     DocumentInfo,
     DocumentPage,
     JobDetails,
     JobFileInfo,
     JobPage,
+    PageNumber,
+    PageSize,
     UploadForm,
     UploadResponse,
 )
@@ -120,8 +121,8 @@ class DocumentsController(Controller):
         self,
         project_id: str,
         store: DocumentStore,
-        page: Annotated[int, Parameter(ge=1)] = 1,
-        page_size: Annotated[int, Parameter(ge=1, le=PAGE_SIZE_MAX)] = 50,
+        page: PageNumber = 1,
+        page_size: PageSize = 50,
     ) -> DocumentPage:
         files = await store.list_files(project_id=project_id)
         start = (page - 1) * page_size
@@ -154,8 +155,8 @@ class IngestionJobsController(Controller):
         self,
         project_id: str,
         jobs: IngestionJobs,
-        page: Annotated[int, Parameter(ge=1)] = 1,
-        page_size: Annotated[int, Parameter(ge=1, le=PAGE_SIZE_MAX)] = 50,
+        page: PageNumber = 1,
+        page_size: PageSize = 50,
         status: Annotated[
             JobState | None, Parameter(description="active: a file is still queued or in progress; finished: every file is final")
         ] = None,

@@ -3,18 +3,18 @@ are keyed by the token's subject: another caller's session id is simply not foun
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from litestar import Controller, Request, delete, get, patch
 from litestar.exceptions import NotFoundException, ValidationException
-from litestar.params import Parameter
 
 from api.auth import Principal
 from api.errors import ERROR_RESPONSES
 from api.schemas import (
-    PAGE_SIZE_MAX,
     ConversationDeleted,
+    PageNumber,
+    PageSize,
     SessionHistory,
     SessionPage,
     SessionRename,
@@ -36,8 +36,8 @@ class SessionsController(Controller):
         self,
         conversations: ConversationStore,
         request: Request[Principal, Any, Any],
-        page: Annotated[int, Parameter(ge=1)] = 1,
-        page_size: Annotated[int, Parameter(ge=1, le=PAGE_SIZE_MAX)] = 20,
+        page: PageNumber = 1,
+        page_size: PageSize = 20,
     ) -> SessionPage:
         found, total = await conversations.list(request.user.sub, page=page, page_size=page_size)
         return SessionPage(sessions=[_summary(c) for c in found], total=total, page=page, page_size=page_size)

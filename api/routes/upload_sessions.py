@@ -19,13 +19,12 @@ from litestar.params import Body, Parameter
 from api.auth import Principal, project_scope_guard
 from api.disconnect import unless_disconnected
 from api.errors import ERROR_RESPONSES
-from api.schemas import SessionDeleted, SessionDetails, SessionFile, SessionsDeactivated, UploadForm, UploadResponse
 from api.routes.documents import ConflictChoice
+from api.schemas import SessionDeleted, SessionDetails, SessionFile, SessionsDeactivated, UploadForm, UploadResponse
 from api.services.uploads import batch_response, ingest_upload, read_upload
 from retrievers.base import DocumentStore
 from retrievers.uploads import UploadSession, UploadSessionStore, uploaded
 from routeur.settings import Settings
-
 
 SessionBackground = Annotated[
     bool | None,
