@@ -33,38 +33,31 @@ abstention unchanged; 0.0 lost an answer on the demo set (more passages, a worse
 
 
 def supported(ranked: list[Scored], top_k: int, question: str = "") -> list[Hit]:
-    """The reranked passages that support the question enough and mention every name it uses,
-    best first, at most ``top_k``."""
+    """The reranked passages that support the question enough and mention every name it uses
+    (``unknown_names``), best first, at most ``top_k``."""
     if not ranked:
         return []
-    wanted = names(question)
     best = max(s.support for s in ranked)
     floor = max(MIN_SUPPORT, MIN_SHARE_OF_BEST * best)
-    return [s.hit for s in ranked if s.support >= floor and not _missing(wanted, s.hit)][: max(top_k, 1)]
+    return [s.hit for s in ranked if s.support >= floor and not unknown_names(question, [s.hit])][: max(top_k, 1)]
 
 
 def _mentions(hit: Hit) -> frozenset[str]:
-    return stem_set(Chunk(hit["text"], hit.get("section", "")).context(hit["title"]) + "\n" + hit["text"])
-
-
-def _missing(wanted: list[tuple[str, frozenset[str]]], hit: Hit) -> bool:
-    """Whether the passage (its text, title or heading path) leaves out one of the names."""
-    if not wanted:
-        return False
-    mentioned = _mentions(hit)
-    return any(not stems & mentioned for _, stems in wanted)
+    """The stems of a passage's title, heading path and text: the two sets the reranker has
+    already analysed (and cached), not a third text made of both."""
+    return stem_set(Chunk(hit["text"], hit.get("section", "")).context(hit["title"])) | stem_set(hit["text"])
 
 
 def unknown_names(question: str, hits: list[Hit]) -> list[str]:
     """The question's names (``Flask``, ``MongoDB``: capitalised words inside a sentence) that no
-    candidate passage, title or heading path mentions.
+    passage of ``hits``, title or heading path mentions.
 
     Asked about a product, a place or a tool, a passage that shares the question's other words
     ("formater mon code") but never names it does not answer it: offline, such a passage is not
-    kept (``supported``), and when no candidate names it the agents abstain. Measured on both
-    development sets: requiring every name in each kept passage, rather than somewhere among the
-    candidates, makes the agents abstain on one more question that must cite nothing
-    (python-docs-fr, round one: 10 of 12 → 11 of 12) and loses no answerable one."""
+    kept (``supported`` asks this of each passage), so when no candidate names it the agents
+    abstain. Measured on both development sets: requiring every name in each kept passage, rather
+    than somewhere among the candidates, makes the agents abstain on one more question that must
+    cite nothing (python-docs-fr, round one: 10 of 12 → 11 of 12) and loses no answerable one."""
     wanted = names(question)
     if not wanted:
         return []
