@@ -223,7 +223,7 @@ class LocalEmbeddings(Embeddings):
         if self.onnx_dir is not None and not self._onnx_tried:
             from retrievers import onnx_queries
 
-            self._onnx = onnx_queries.load(_local_model(), _model_dir(), self.onnx_dir)
+            self._onnx = onnx_queries.load(_local_model, _model_dir(), self.onnx_dir)
             self._onnx_tried = True
         return self._onnx
 

@@ -21,6 +21,8 @@ import os
 import tempfile
 import threading
 import warnings
+from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,14 +38,13 @@ MAX_WORD_PIECES = 256
 
 
 def _digest(model_dir: Path) -> str:
-    import onnxruntime
-    import torch
-
+    """Of the weights and the exporter's versions, read from the installed distributions: asking
+    ``torch.__version__`` would import torch, which the query path does not need once exported."""
     h = hashlib.sha256()
     with open(model_dir / "model.safetensors", "rb") as weights:
         for block in iter(lambda: weights.read(1 << 20), b""):
             h.update(block)
-    h.update(f"torch {torch.__version__} onnxruntime {onnxruntime.__version__} opset {OPSET}".encode())
+    h.update(f"torch {version('torch')} onnxruntime {version('onnxruntime')} opset {OPSET}".encode())
     return h.hexdigest()[:16]
 
 
@@ -118,14 +119,15 @@ class OnnxQueryEncoder:
 _lock = threading.Lock()
 
 
-def load(model: SentenceTransformer, model_dir: Path, cache_dir: Path) -> OnnxQueryEncoder | None:
-    """The encoder from the exported file, exporting it first if needed; None (queries stay on
-    torch, with a warning) when the export or the runtime fails."""
+def load(model: Callable[[], SentenceTransformer], model_dir: Path, cache_dir: Path) -> OnnxQueryEncoder | None:
+    """The encoder from the exported file, exporting it first if needed (``model`` loads the torch
+    model, only then); None (queries stay on torch, with a warning) when the export or the runtime
+    fails."""
     with _lock:
         try:
             target = cache_dir / f"all-MiniLM-L6-v2-{_digest(model_dir)}.onnx"
             if not target.is_file():
-                export(model, target)
+                export(model(), target)
                 log.info("Exported the query encoder to %s", target)
             return OnnxQueryEncoder(target, model_dir / "tokenizer.json")
         except Exception:
