@@ -247,8 +247,9 @@ class Document(_Result):
     version: int | None = None
 
 
-class DocumentPage(_Result):
-    items: list[Document]
+class _Page(_Result):
+    """One page of a paged listing: ``items`` are declared by each listing."""
+
     total: int
     page: int
     page_size: int
@@ -256,6 +257,10 @@ class DocumentPage(_Result):
     @property
     def has_next(self) -> bool:
         return self.page * self.page_size < self.total
+
+
+class DocumentPage(_Page):
+    items: list[Document]
 
 
 class UploadedFile(_Result):
@@ -336,17 +341,10 @@ class IngestionJob(_Result):
         return self.status == "done"
 
 
-class JobPage(_Result):
+class JobPage(_Page):
     """A page of a project's ingestion jobs, newest first."""
 
     items: list[IngestionJob]
-    total: int
-    page: int
-    page_size: int
-
-    @property
-    def has_next(self) -> bool:
-        return self.page * self.page_size < self.total
 
 
 def error_for_status(code: int, message: str) -> RouteurError:
