@@ -12,11 +12,12 @@ import os
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any, Self
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware.authentication import AuthenticationResult
 from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware, Token
@@ -38,6 +39,7 @@ class Principal:
         return "*" in self.projects or project_id in self.projects
 
 
+JWT_ALGORITHM = "HS256"
 PUBLIC_PATHS = ["^/health$", "^/health/ready$", "^/schema", "^/auth/token$", *WEB_PATHS]
 DEV_SUBJECT = "user"
 """The subject of development tokens (issued without credentials, never in production)."""
@@ -77,6 +79,57 @@ def websocket_query_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str
     if "authorization" in connection.headers:
         return None
     return connection.query_params.get("token") or None
+
+
+VERIFIED_TOKENS = 4096
+"""Distinct tokens whose verification a process remembers (least recently used first out)."""
+
+
+class VerifiedToken(Token):
+    """Litestar's token, its signature verified once per process for each exact token text.
+
+    A client sends the same token with every request until it expires, and each request needs it
+    twice (the rate limiter counts by subject before authentication runs): verifying the same
+    bytes again cannot give another answer, so only the expiry is checked again on each use. A
+    token that fails verification is never remembered."""
+
+    @classmethod
+    def decode(
+        cls,
+        encoded_token: str,
+        secret: str,
+        algorithm: str,
+        audience: str | Sequence[str] | None = None,
+        issuer: str | Sequence[str] | None = None,
+        require_claims: Sequence[str] | None = None,
+        verify_exp: bool = True,
+        verify_nbf: bool = True,
+        strict_audience: bool = False,
+    ) -> Self:
+        if not verify_exp:
+            return super().decode(encoded_token, secret, algorithm, audience, issuer, require_claims, verify_exp, verify_nbf, strict_audience)
+        token = _verified(cls, encoded_token, secret, algorithm, _frozen(audience), _frozen(issuer), _frozen(require_claims), verify_nbf, strict_audience)
+        if token.exp <= datetime.now(UTC):
+            raise NotAuthorizedException("Invalid token")
+        return token
+
+
+def _frozen(value: str | Sequence[str] | None) -> str | tuple[str, ...] | None:
+    return value if value is None or isinstance(value, str) else tuple(value)
+
+
+@lru_cache(maxsize=VERIFIED_TOKENS)
+def _verified(cls: type[VerifiedToken], encoded_token: str, secret: str, algorithm: str, *options: Any) -> VerifiedToken:
+    audience, issuer, require_claims, verify_nbf, strict_audience = options
+    return super(VerifiedToken, cls).decode(encoded_token, secret, algorithm, audience, issuer, require_claims, True, verify_nbf, strict_audience)
+
+
+def verified_subject(encoded_token: str, secret: str) -> str | None:
+    """The subject of a valid token, else None."""
+    try:
+        return VerifiedToken.decode(encoded_token, secret, JWT_ALGORITHM).sub or None
+    except NotAuthorizedException:
+        return None
 
 
 class BearerAuthenticationMiddleware(JWTAuthenticationMiddleware):
@@ -129,6 +182,8 @@ def principal_retriever(settings: Settings):
 def build_jwt_auth(settings: Settings) -> JWTAuth[Principal]:
     return JWTAuth[Principal](
         token_secret=jwt_secret(settings),
+        algorithm=JWT_ALGORITHM,
+        token_cls=VerifiedToken,
         retrieve_user_handler=principal_retriever(settings),
         exclude=PUBLIC_PATHS,
         authentication_middleware_class=BearerAuthenticationMiddleware,

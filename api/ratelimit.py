@@ -17,7 +17,6 @@ import ipaddress
 from time import time
 from typing import Any
 
-import jwt
 from litestar import Request
 from litestar.config.app import AppConfig
 from litestar.exceptions import TooManyRequestsException
@@ -32,7 +31,7 @@ from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
 from litestar.types import Receive, Scope, Send
 
-from api.auth import bearer_token, jwt_secret
+from api.auth import bearer_token, jwt_secret, verified_subject
 from routeur.settings import Settings
 
 LIMITED_PREFIXES = ("/completion", "/api/v1/chat", "/v1/chat", "/transcription")
@@ -136,10 +135,7 @@ class ClientRateLimitConfig(RateLimitConfig):
         token = bearer_token(request.headers.get("authorization", ""))
         if token is None:
             return None
-        try:
-            return str(jwt.decode(token, self.secret, algorithms=["HS256"]).get("sub") or "") or None
-        except jwt.PyJWTError:
-            return None
+        return verified_subject(token, self.secret)
 
     def limit_for(self, request: Request[Any, Any, Any]) -> int:
         return self.limit_for_subject(self.subject(request))

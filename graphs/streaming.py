@@ -63,7 +63,11 @@ async def stream_events(
 
     task = asyncio.create_task(pump())
     try:
-        while (item := await queue.get()) is not _END:
+        following: Any = None
+        while (item := following if following is not None else await queue.get()) is not _END:
+            following = None
+            if item["event"] == "chunk" and not queue.empty():
+                item, following = _merged_chunks(item, queue)
             yield item
             if item["event"] == "error":
                 break
@@ -72,6 +76,21 @@ async def stream_events(
             task.cancel()
         with anyio.CancelScope(shield=True), contextlib.suppress(BaseException):
             await task
+
+
+def _merged_chunks(first: Event, queue: asyncio.Queue[Any]) -> tuple[Event, Any]:
+    """``first`` and the chunks queued right behind it as one chunk, and the item after them
+    (None when the queue ran dry). A model faster than its consumer (the extractive one writes a
+    whole answer at once) gives tens of chunks in one go: each layer above (metrics, logs,
+    session, SSE) then handles one event instead of one per word; tokens that come one at a time
+    still go out one at a time."""
+    parts = [first["data"]["content"]]
+    while not queue.empty():
+        item = queue.get_nowait()
+        if item is _END or item["event"] != "chunk":
+            return events.chunk("".join(parts)), item
+        parts.append(item["data"]["content"])
+    return events.chunk("".join(parts)), None
 
 
 async def run_to_completion(

@@ -172,7 +172,7 @@ async def test_v1_with_llm_uses_structured_intent_grading_and_cited_prompt():
     assert len(result.sources) == 1
     generation_prompt = recorder.prompts[2]
     assert '<source id="1"' in generation_prompt[0].content and "7860" in generation_prompt[0].content
-    assert [e["data"]["content"] for e in result.events if e["event"] == "chunk"][0] == "Le "
+    assert "".join(e["data"]["content"] for e in result.events if e["event"] == "chunk") == result.answer
 
 
 async def test_v2_loops_with_a_reformulated_query_until_relevant():
@@ -285,7 +285,8 @@ async def test_provider_failure_mid_stream_emits_error_and_ends():
     finally:
         remove_fake_model(MODELS, "fake-llm")
     names = [e["event"] for e in result.events]
-    assert names.count("chunk") == 3
+    streamed = "".join(e["data"]["content"] for e in result.events if e["event"] == "chunk")
+    assert streamed.split() == ["mot"] * 3
     assert names[-1] == "error" and "done" not in names
     assert result.error == {"phase": "generation", "message": "LLM request failed: upstream 500"}
 
@@ -299,6 +300,23 @@ async def test_search_failure_is_reported_with_its_phase(monkeypatch, corpus):
     monkeypatch.setattr(store, "search", broken)
     result = await ask("V2", PORT_QUESTION)
     assert result.error is not None and result.error["phase"] == "search" and "qdrant down" in result.error["message"]
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 0.01])
+async def test_chunks_ready_together_go_out_as_one_and_paced_tokens_one_by_one(delay_s):
+    answer = " ".join(f"mot{n}" for n in range(30)) + " [1]."
+    install_fake_model(MODELS, "llm", [IntentAnalysis(intent="question", keywords="port"), Relevance(relevant=[1]), answer], delay_s=delay_s)
+    try:
+        result = await ask("V1", PORT_QUESTION, model="llm")
+    finally:
+        remove_fake_model(MODELS, "llm")
+    chunks = [e["data"]["content"] for e in result.events if e["event"] == "chunk"]
+    assert "".join(chunks) == result.answer == answer
+    if delay_s:
+        assert len(chunks) == len(answer.split())
+    else:
+        assert len(chunks) < 5
+    assert result.events[-1]["event"] == "done" and result.error is None
 
 
 async def test_consumer_leaving_cancels_the_model_stream():
