@@ -159,8 +159,11 @@ async def measure(concurrency: int, total: int, one_run: Run, questions: Sequenc
         while remaining > 0:
             remaining -= 1
             started = time.perf_counter()
-            failures += not await one_run(questions[remaining % len(questions)])
+            # Awaited before the sum: ``failures += not await ...`` reads the count before the run
+            # and loses the failures other clients add meanwhile.
+            succeeded = await one_run(questions[remaining % len(questions)])
             latencies.append(time.perf_counter() - started)
+            failures += not succeeded
 
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
