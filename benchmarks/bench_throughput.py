@@ -40,7 +40,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from httpx_sse import aconnect_sse
@@ -59,7 +59,12 @@ from benchmarks.common import (
     start_ours,
 )
 from routeur.settings import Settings
-from tests.support.api_support import ROOT
+from tests.support.api_support import ROOT, LanggraphDevProcess, ServerProcess
+
+if TYPE_CHECKING:
+    from langgraph.checkpoint.base import BaseCheckpointSaver
+
+    from graphs.dependencies import RunDependencies
 
 Run = Callable[[str], Awaitable[bool]]
 """One streamed run of a question; whether it ended with ``done``."""
@@ -316,7 +321,14 @@ class InProcess:
     Stateless, or on a session ``checkpointer`` with a new thread per run, as a new session on
     ``/api/v1/chat/stream``; ``dependencies`` (the store, the models) may be another's."""
 
-    def __init__(self, settings: Settings, model: str, *, dependencies: Any = None, checkpointer: Any = None):
+    def __init__(
+        self,
+        settings: Settings,
+        model: str,
+        *,
+        dependencies: RunDependencies | None = None,
+        checkpointer: BaseCheckpointSaver | None = None,
+    ):
         from graphs.dependencies import RunDependencies
         from graphs.registry import get_agent
 
@@ -422,8 +434,8 @@ async def offline_rounds(
     levels: list[int],
     counts: dict[int, int],
     questions: Sequence[str],
-    ours: Any,
-    dev: Any,
+    ours: ServerProcess,
+    dev: LanggraphDevProcess,
     local_settings: Settings,
 ) -> None:
     from api.sessions import open_checkpointer  # the service's own session store, as it runs it
