@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.graph.state import CompiledStateGraph
 from litestar.exceptions import HTTPException, PermissionDeniedException, ValidationException
-from markdown_it import MarkdownIt
+from markdown_it_pyrs import MarkdownIt
 
 from api.auth import Principal
 from api.observability import logged_turn
@@ -25,8 +25,13 @@ from graphs.registry import AgentSpec, get_agent
 from routeur.conversations import ConversationStore, TurnRecord, now
 from routeur.settings import Settings
 
-# Raw HTML in an answer is escaped, never rendered: the model's text is untrusted.
-_markdown = MarkdownIt("js-default")
+MARKDOWN_RULES = [
+    "blockquote", "code", "fence", "heading", "hr", "lheading", "list", "paragraph", "reference",
+    "autolink", "backticks", "emphasis", "entity", "escape", "image", "link", "newline", "strikethrough", "table",
+]  # fmt: skip
+"""CommonMark with tables and strikethrough, without its two raw-HTML rules: raw HTML in an
+answer is escaped as text, never rendered (the model's text is untrusted)."""
+_markdown = MarkdownIt("zero").enable_many(MARKDOWN_RULES)
 
 
 class TurnRequest(Protocol):
@@ -233,5 +238,6 @@ async def complete_turn(dependencies: RunDependencies, turn: Turn) -> RunResult:
 
 
 def render_html(markdown: str) -> str:
-    """The answer as HTML, raw HTML in it escaped."""
-    return _markdown.render(markdown)
+    """The answer as HTML, raw HTML in it escaped. markdown-it's Rust port renders in tens of
+    microseconds what its Python one took a millisecond for, on every answer."""
+    return _markdown.render(markdown, xhtml=False)
