@@ -18,7 +18,7 @@ README (hybrid must not lose to either of its parts on the development sets).
 from __future__ import annotations
 
 import asyncio
-import statistics
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -56,15 +56,21 @@ def dbsf(lists: list[list[Hit]], weights: list[float]) -> list[Hit]:
     for ranked, weight in zip(lists, weights, strict=True):
         if not ranked:
             continue
-        values = [h["score"] for h in ranked]
-        mean = statistics.fmean(values)
-        spread = 3 * statistics.pstdev(values) if len(values) > 1 else 0.0
+        mean, deviation = _mean_and_deviation([h["score"] for h in ranked])
+        spread = 3 * deviation
         low, high = mean - spread, mean + spread
         for hit in ranked:
             normalised = 1.0 if high <= low else min(1.0, max(0.0, (hit["score"] - low) / (high - low)))
             scores[hit["point_id"]] = scores.get(hit["point_id"], 0.0) + weight * normalised
             hits.setdefault(hit["point_id"], hit)
     return _ordered(hits, scores)
+
+
+def _mean_and_deviation(values: list[float]) -> tuple[float, float]:
+    """Mean and population standard deviation in floats: ``statistics.pstdev`` computes in exact
+    fractions, 20 times slower, twice a search."""
+    mean = math.fsum(values) / len(values)
+    return mean, math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))
 
 
 def _ordered(hits: dict[str, Hit], scores: dict[str, float]) -> list[Hit]:

@@ -3,6 +3,9 @@ reranker, the offline abstention rule and the extractive answer."""
 
 from __future__ import annotations
 
+import statistics
+
+import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
 from nodes.evaluation import MIN_SUPPORT, supported, unknown_names
@@ -125,6 +128,15 @@ def test_dbsf_lets_a_clear_sparse_leader_win_over_a_flat_dense_list():
     sparse_hits = [hit("s1", "", 12.0), hit("d1", "", 2.0), hit("d3", "", 1.0)]
     assert dbsf([dense, sparse_hits], [0.5, 1.0])[0]["point_id"] == "s1"
     assert fuse(dense, sparse_hits, FusionConfig("rrf", 1.0, 1.0))[0]["point_id"] in {"d1", "s1"}
+
+
+def test_dbsf_maps_each_list_by_its_mean_plus_or_minus_three_deviations():
+    scores = [9.0, 4.0, 3.5, 1.0, 0.5]
+    mean, deviation = statistics.fmean(scores), statistics.pstdev(scores)
+    low, high = mean - 3 * deviation, mean + 3 * deviation
+    fused = dbsf([[hit(f"p{i}", "", s) for i, s in enumerate(scores)]], [2.0])
+    assert [h["score"] for h in fused] == pytest.approx([2.0 * (s - low) / (high - low) for s in scores], rel=1e-12)
+    assert dbsf([[hit("only", "", 3.0)]], [1.0])[0]["score"] == 1.0
 
 
 # -- reranking and abstention -------------------------------------------------------------------------
