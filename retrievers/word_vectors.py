@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import threading
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -77,12 +78,22 @@ class WordVectors:
         return out
 
 
+_loaded: dict[str, WordVectors] = {}
+_loading = threading.Lock()
+
+
 def load_word_vectors(package: str | None) -> WordVectors | None:
     """``package``'s vectors, or ``None`` (lexical choice only) when none is configured or the
-    package is not installed: the offline answerer then works as before, deterministically."""
+    package is not installed: the offline answerer then works as before, deterministically.
+
+    An installed package's vectors are read once per process (like the local embedding model's
+    weights), whatever the number of registries asking: each copy is a few hundred MB."""
     if not package:
         return None
     if importlib.util.find_spec("spacy") is None or importlib.util.find_spec(package) is None:
         logger.warning("Word vectors %r are not installed: offline answers choose sentences by shared words only", package)
         return None
-    return WordVectors.from_spacy(package)
+    with _loading:
+        if package not in _loaded:
+            _loaded[package] = WordVectors.from_spacy(package)
+        return _loaded[package]

@@ -61,5 +61,7 @@ def test_the_registry_loads_the_vectors_once_and_gives_them_to_every_local_model
     first, second = registry.chat("local-extractive", 0.0), registry.chat("local-extractive", 0.0)
     assert isinstance(first, ExtractiveChatModel) and isinstance(second, ExtractiveChatModel)
     assert first.word_vectors is not None and first.word_vectors is second.word_vectors
+    other = ModelRegistry(Settings(_env_file=None, data_dir=tmp_path / "other"))
+    assert other.chat("local-extractive", 0.0).word_vectors is first.word_vectors, "read once per process"
     disabled = ModelRegistry(Settings(_env_file=None, data_dir=tmp_path, word_vectors=""))
     assert disabled.chat("local-extractive", 0.0).word_vectors is None
