@@ -25,8 +25,8 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from retrievers.word_vectors import WordVectors
 from retrievers.text import NOT_FOUND_EN, NOT_FOUND_FR, language, question_words, sentences, stem_set
+from retrievers.word_vectors import WordVectors
 
 MODEL_NAME = "local-extractive"
 _SOURCE = re.compile(r'<source id="(\d+)" title="([^"]*)"(?: section="([^"]*)")?(?: page="\d+")?>\n?(.*?)\n?</source>', re.DOTALL)
