@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(default=120, description="Characters shared by consecutive chunks (smaller than ROUTEUR_CHUNK_SIZE)")
 
     # Chat models.
-    word_vectors: str = Field(default="fr_core_news_md", description="local-extractive: installed spaCy package whose word vectors rank answer sentences by meaning as well as shared words (read once per process at the first offline answer: 4–8 s, ~200 MB); empty: shared words only")
+    word_vectors: str = Field(default="fr_core_news_md", description="local-extractive: installed spaCy package whose word vectors rank answer sentences by meaning as well as shared words (read once per process, at startup when the default model is offline: 4–8 s, ~200 MB); empty: shared words only")
     default_model: str = Field(default="local-extractive", description="Chat model of requests that name none: a catalog name (GET /models), e.g. gpt-4o-mini for a real LLM")
     default_agent: Literal["V1", "V2"] = Field(default="V2", description="Agent of requests that name none")
     openai_api_key: SecretStr | None = Field(default=None, description="OpenAI key for chat models and embeddings (OPENAI_API_KEY works too for chat)")
