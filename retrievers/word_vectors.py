@@ -1,14 +1,14 @@
 """French word vectors: a cheap semantic signal for the offline answerer.
 
 A question asked in a user's own words shares few stems with the sentence that answers it
-("rendre une variable visible" against "l'instruction global"), so a purely lexical choice misses
-it. Static word vectors (spaCy's ``fr_core_news_md``: 300 dimensions, 20 000 distinct vectors
+("supprimer un service sans interrompre le serveur" against "retirer un service à chaud : le
+démon continue de répondre"), so a purely lexical choice misses it. Static word vectors (spaCy's ``fr_core_news_md``: 300 dimensions, 20 000 distinct vectors
 for 500 000 French words) tell how close two words are in meaning at the cost of a table lookup
 and a small matrix product, where a sentence encoder costs about a second per answer on a CPU.
 
 Only the vocabulary and its vectors are loaded (no tagger, parser or lemmatizer), once per
-process: 4–6 s, then about 100 MB kept (the French words of the lexical analysis's shape and the
-24 MB table). Deterministic: no randomness, no model hub.
+process: 4–8 s, then about 100 MB kept for the words and the 24 MB table, on top of spaCy's own
+import. Deterministic: no randomness, no model hub.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 It writes no new text: it picks the sentences of the provided sources most similar to the
 question (shared stems, cosine-normalised; with word vectors, also words close in meaning) and
-cites each one. It reads the sources from the
-generation prompt's ``<source id="n" title="..." section="...">`` layout (nodes/prompts.py), so it plugs into
+cites each one. It reads the sources from the generation prompt's
+``<source id="n" title="..." section="...">`` layout (nodes/prompts.py), so it plugs into
 the same node, callbacks and streaming as any LLM, and reports honest token counts.
 """
 
@@ -138,7 +138,8 @@ this share of the question: the heading asked it, the sentence answers it in oth
 SEMANTIC_WEIGHT = 0.4
 """Share of the word-vector ranking in the fused rank of a sentence (the lexical one has the
 rest). Chosen on the python-docs-fr and demo sets with ``RANK_FUSION_K``: 0.35–0.4 with k 10–15
-answered the same questions (more on python-docs-fr, the same on demo); 0.45 lost one on each."""
+answered the same questions (three more on python-docs-fr, the same on demo); 0.45 lost one on
+each set (and gained another on python-docs-fr)."""
 RANK_FUSION_K = 10
 """Reciprocal-rank constant: fusing ranks rather than scores, the two signals need no common
 scale (coverage scores crowd between 0.3 and 0.7, lexical ones spread over [0, 1])."""
