@@ -44,7 +44,7 @@ class ModelRegistry:
         a local model is built and shared by every one this registry builds."""
         from retrievers.word_vectors import load_word_vectors
 
-        return load_word_vectors(self.settings.word_vectors)
+        return load_word_vectors(self.settings.word_vectors, self.settings.resolved_word_vectors_dir())
 
     def check_default(self) -> None:
         """``ConfigurationError`` unless the settings' default model is in the catalog (the
