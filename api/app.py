@@ -105,6 +105,9 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
         try:
             # Load the embedding model now rather than on the first user's request.
             await store.search("warm-up", project_id="\x00warm-up", top_k=1, mode="dense")
+            if models.is_offline(settings.default_model):
+                # Likewise the offline answerer's word vectors (exported once, then read in a fraction of a second).
+                await asyncio.to_thread(lambda: models.word_vectors)
             async with (
                 open_checkpointer(settings) as checkpointer,
                 ConversationStore.open(settings) as conversations,

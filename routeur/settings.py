@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(default=120, description="Characters shared by consecutive chunks (smaller than ROUTEUR_CHUNK_SIZE)")
 
     # Chat models.
+    word_vectors: str = Field(default="fr_core_news_md", description="local-extractive: installed spaCy package whose word vectors rank answer sentences by meaning as well as shared words (exported once into <data_dir>/models/word-vectors, then read at startup when the default model is offline: under a second, ~50 MB); empty: shared words only")
+    word_vectors_dir: Path | None = Field(default=None, description="local-extractive: where the word vectors the answerer uses are exported, once, from the spaCy package; defaults to <data_dir>/models/word-vectors")
     default_model: str = Field(default="local-extractive", description="Chat model of requests that name none: a catalog name (GET /models), e.g. gpt-4o-mini for a real LLM")
     default_agent: Literal["V1", "V2"] = Field(default="V2", description="Agent of requests that name none")
     openai_api_key: SecretStr | None = Field(default=None, description="OpenAI key for chat models and embeddings (OPENAI_API_KEY works too for chat)")
@@ -148,6 +150,9 @@ class Settings(BaseSettings):
 
     def resolved_embeddings_onnx_dir(self) -> Path:
         return self.embeddings_onnx_dir or self.data_dir / "models" / "onnx"
+
+    def resolved_word_vectors_dir(self) -> Path:
+        return self.word_vectors_dir or self.data_dir / "models" / "word-vectors"
 
     def resolved_transcription_model_dir(self) -> Path:
         return self.transcription_model_dir or self.data_dir / "models" / "whisper-base"

@@ -13,9 +13,10 @@ from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("LANGSMITH_TRACING", "false")
-# The query encoder is exported to ONNX once for the whole run (servers the tests start inherit
-# this), not once per temporary data dir.
+# The query encoder and the answerer's word vectors are exported once for the whole run (servers
+# the tests start inherit this), not once per temporary data dir.
 os.environ.setdefault("ROUTEUR_EMBEDDINGS_ONNX_DIR", str(Path(tempfile.gettempdir()) / "routeur-tests-onnx"))
+os.environ.setdefault("ROUTEUR_WORD_VECTORS_DIR", str(Path(tempfile.gettempdir()) / "routeur-tests-word-vectors"))
 
 import pytest
 

@@ -10,12 +10,17 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable, Iterator
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 
 from nodes.models.catalog import CATALOG_NAME_KEY, ModelCatalog, ModelSpec
 from routeur.settings import ConfigurationError, Settings
+
+if TYPE_CHECKING:
+    from retrievers.word_vectors import WordVectors
 
 ChatModelFactory = Callable[[ModelSpec, float], BaseChatModel]
 
@@ -32,6 +37,14 @@ class ModelRegistry:
         self.settings = settings
         self.catalog = catalog if catalog is not None else ModelCatalog.from_file(settings.extra_models_file)
         self._custom: dict[str, ChatModelFactory] = {}
+
+    @cached_property
+    def word_vectors(self) -> WordVectors | None:
+        """The offline answerer's word vectors (``settings.word_vectors``), loaded the first time
+        a local model is built and shared by every one this registry builds."""
+        from retrievers.word_vectors import load_word_vectors
+
+        return load_word_vectors(self.settings.word_vectors, self.settings.resolved_word_vectors_dir())
 
     def check_default(self) -> None:
         """``ConfigurationError`` unless the settings' default model is in the catalog (the
@@ -96,7 +109,7 @@ class ModelRegistry:
         if spec.provider == "local":
             from nodes.models.extractive import ExtractiveChatModel
 
-            return ExtractiveChatModel()
+            return ExtractiveChatModel(word_vectors=self.word_vectors)
         if spec.provider == "python":
             return _import_factory(spec.factory or "")(spec, temperature)
         self.ensure_available(name)

@@ -39,3 +39,15 @@ async def test_a_turn_runs_with_the_apps_own_settings(settings_factory, stub, mo
     assert body["usage"]["total_tokens"] > 0  # the stub reported usage: the model really was called
     after = httpx.get(f"http://127.0.0.1:{stub.port}/stats", timeout=5).json()["requests"]
     assert after > before  # served by the stub the app's settings point at
+
+
+async def test_the_offline_answerers_word_vectors_are_read_at_startup_not_at_the_first_answer(settings_factory):
+    from nodes.models.factory import ModelRegistry
+
+    settings = settings_factory("app-word-vectors")
+    offline, with_llm = ModelRegistry(settings), ModelRegistry(settings.model_copy(update={"default_model": "gpt-4o-mini"}))
+    async with AsyncTestClient(create_app(settings, models=offline)):
+        assert "word_vectors" in vars(offline)  # loaded by the lifespan
+        assert offline.word_vectors is not None
+    async with AsyncTestClient(create_app(with_llm.settings, models=with_llm)):
+        assert "word_vectors" not in vars(with_llm)  # an LLM answers: nothing to load
