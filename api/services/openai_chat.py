@@ -13,6 +13,7 @@ metrics) travels under the extension key ``routeur``, which OpenAI clients ignor
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -200,9 +201,8 @@ def _extension(turn: Turn, sources: list[Any], phases: list[dict[str, Any]], met
 
 def completion(turn: Turn, result: RunResult, *, requested_model: str, max_tokens: int | None) -> ChatCompletion:
     """A finished turn as OpenAI's ``chat.completion``."""
-    fragments = [e["data"]["content"] for e in result.events if e["event"] == "chunk"]
-    truncated = max_tokens is not None and len(fragments) > max_tokens
-    answer = "".join(fragments[:max_tokens]) if truncated else result.answer
+    answer, words = _cut(result.answer, max_tokens)
+    truncated = max_tokens is not None and words > max_tokens
     phases = [dict(e["data"]) for e in result.events if e["event"] == "phase"]
     return ChatCompletion(
         id=completion_id(turn),
@@ -219,6 +219,19 @@ def completion(turn: Turn, result: RunResult, *, requested_model: str, max_token
         usage=usage(result.metadata),
         routeur=_extension(turn, result.sources, phases, result.metadata),
     )
+
+
+_WORD = re.compile(r"\S+")
+
+
+def _cut(text: str, room: int | None) -> tuple[str, int]:
+    """``text`` up to the end of its ``room``-th word (all of it when ``room`` is None or it has
+    fewer), and its number of words. ``max_tokens`` counts words: a chunk carries whatever the
+    model produced while the previous event was sent, one token or a whole answer."""
+    words = list(_WORD.finditer(text))
+    if room is None or (0 < room and len(words) <= room):
+        return text, len(words)
+    return (text[: words[room - 1].end()] if room > 0 else ""), len(words)
 
 
 def completion_id(turn: Turn) -> str:
@@ -253,9 +266,10 @@ async def completion_chunks(
             async for event, metrics in stream:
                 name, data = event["event"], event["data"]
                 if name == "chunk":
-                    sent += 1
-                    if max_tokens is None or sent <= max_tokens:
-                        yield chunk({"content": data["content"]})
+                    kept, words = _cut(data["content"], None if max_tokens is None else max(max_tokens - sent, 0))
+                    sent += words
+                    if kept:
+                        yield chunk({"content": kept})
                 elif name in ("phase", "sources"):
                     if name == "phase":
                         phases.append(dict(data))

@@ -115,3 +115,19 @@ async def test_a_failing_source_fails_the_stream_after_what_it_gave():
     assert await anext(body) == b"a"
     with pytest.raises(RuntimeError, match="boom"):
         await anext(body)
+
+
+def test_max_tokens_cuts_after_the_nth_word_whatever_the_chunks_hold():
+    from api.services.openai_chat import _cut
+
+    answer = "Le service écoute sur le port 7860 [1]."
+    assert _cut(answer, None) == (answer, 7)
+    assert _cut(answer, 3) == ("Le service écoute", 7)
+    assert _cut(answer, 7) == (answer, 7)
+    assert _cut(" sur le", 0) == ("", 2) and _cut("\n", 0) == ("", 0)
+    streamed, sent = [], 0
+    for piece in ("Le", " service écoute sur", " le port"):  # one token, then tokens merged into chunks
+        kept, words = _cut(piece, 4 - sent)
+        sent += words
+        streamed.append(kept)
+    assert "".join(streamed) == "Le service écoute sur" and sent == 6
