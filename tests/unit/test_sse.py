@@ -121,9 +121,9 @@ def test_max_tokens_cuts_after_the_nth_word_whatever_the_chunks_hold():
     from api.services.openai_chat import _cut
 
     answer = "Le service écoute sur le port 7860 [1]."
-    assert _cut(answer, None) == (answer, 7)
-    assert _cut(answer, 3) == ("Le service écoute", 7)
-    assert _cut(answer, 7) == (answer, 7)
+    assert _cut(answer, None) == (answer, 8)
+    assert _cut(answer, 3) == ("Le service écoute", 8)
+    assert _cut(answer, 8) == (answer, 8) and _cut(answer, 7) == ("Le service écoute sur le port 7860", 8)
     assert _cut(" sur le", 0) == ("", 2) and _cut("\n", 0) == ("", 0)
     streamed, sent = [], 0
     for piece in ("Le", " service écoute sur", " le port"):  # one token, then tokens merged into chunks
