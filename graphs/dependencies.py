@@ -38,12 +38,16 @@ class RunDependencies:
 
     @classmethod
     def from_settings(cls, settings: Settings, store: DocumentStore | None = None, models: ModelRegistry | None = None) -> RunDependencies:
-        """Everything built from ``settings`` (opening the store does file I/O: not on a loop)."""
+        """Everything built from ``settings`` (opening the store and reading the offline answerer's
+        word vectors do file I/O, a first export runs a child process: not on a loop)."""
         if store is None:
             from retrievers import build_store
 
             store = build_store(settings)
-        return cls(settings=settings, store=store, models=models if models is not None else ModelRegistry(settings))
+        models = models if models is not None else ModelRegistry(settings)
+        if models.is_offline(settings.default_model):
+            models.word_vectors  # noqa: B018 - read now, not inside the first run's event loop
+        return cls(settings=settings, store=store, models=models)
 
     def configurable(self) -> dict[str, Any]:
         """The ``configurable`` entry that hands these dependencies to a run."""

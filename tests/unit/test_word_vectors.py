@@ -99,3 +99,15 @@ def test_a_failed_export_or_a_damaged_file_falls_back_to_shared_words(tmp_path, 
     (damaged / f"{PACKAGE}-{importlib.metadata.version(PACKAGE)}.npz").write_bytes(b"not an archive")
     assert load_word_vectors(PACKAGE, damaged) is None
     assert caplog.text.count("shared words only") == 2
+
+
+def test_dependencies_built_off_the_loop_read_the_vectors_then(tmp_path):
+    """``langgraph dev`` and the CLI build their dependencies in a worker thread: the vectors
+    (a first export runs a child process) must be read there, not in the first run's loop."""
+    from graphs.dependencies import RunDependencies
+
+    settings = Settings(_env_file=None, data_dir=tmp_path, word_vectors_dir=EXPORTS)
+    offline = RunDependencies.from_settings(settings, store=object())  # type: ignore[arg-type]
+    assert vars(offline.models).get("word_vectors") is not None
+    with_llm = RunDependencies.from_settings(settings.model_copy(update={"default_model": "gpt-4o-mini"}), store=object())  # type: ignore[arg-type]
+    assert "word_vectors" not in vars(with_llm.models)
