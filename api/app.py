@@ -105,9 +105,8 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
         try:
             # Load the embedding model now rather than on the first user's request.
             await store.search("warm-up", project_id="\x00warm-up", top_k=1, mode="dense")
-            if models.is_offline(settings.default_model):
-                # Likewise the offline answerer's word vectors (exported once, then read in a fraction of a second).
-                await asyncio.to_thread(lambda: models.word_vectors)
+            # Likewise the offline answerer's word vectors, which building the dependencies reads.
+            run_dependencies = await asyncio.to_thread(RunDependencies.from_settings, settings, store, models)
             async with (
                 open_checkpointer(settings) as checkpointer,
                 ConversationStore.open(settings) as conversations,
@@ -116,7 +115,7 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
             ):
                 app.state.conversations = conversations
                 app.state.turn_locks = build_turn_locks(settings)
-                app.state.run_dependencies = RunDependencies(settings=settings, store=store, models=models)
+                app.state.run_dependencies = run_dependencies
                 app.state.checkpointer = checkpointer
                 app.state.uploads = uploads
                 app.state.jobs = jobs
