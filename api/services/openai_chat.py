@@ -229,9 +229,11 @@ def _cut(text: str, room: int | None) -> tuple[str, int]:
     fewer), and its number of words. ``max_tokens`` counts words: a chunk carries whatever the
     model produced while the previous event was sent, one token or a whole answer."""
     words = list(_WORD.finditer(text))
-    if room is None or (0 < room and len(words) <= room):
+    if room is not None and room <= 0:
+        return "", len(words)
+    if room is None or len(words) <= room:
         return text, len(words)
-    return (text[: words[room - 1].end()] if room > 0 else ""), len(words)
+    return text[: words[room - 1].end()], len(words)
 
 
 def completion_id(turn: Turn) -> str:
