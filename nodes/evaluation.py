@@ -16,7 +16,7 @@ from graphs.context import AgentContext
 from graphs.state import AgentState
 from nodes import prompts
 from nodes.models.factory import ModelRegistry
-from nodes.rerank import Scored, rerank
+from nodes.rerank import Scored, by_file_evidence, interleave_files, rerank
 from nodes.runtime import context_of, dependencies, reports_errors
 from retrievers.base import Chunk, Hit
 from retrievers.text import names, stem_set
@@ -34,12 +34,15 @@ abstention unchanged; 0.0 lost an answer on the demo set (more passages, a worse
 
 def supported(ranked: list[Scored], top_k: int, question: str = "") -> list[Hit]:
     """The reranked passages that support the question enough and mention every name it uses
-    (``unknown_names``), best first, at most ``top_k``."""
+    (``unknown_names``), at most ``top_k``: each file's best passage first, then each file's
+    second (``interleave_files``), so that one file's passages leave room for the others; the
+    files with more matching candidates first (``by_file_evidence``)."""
     if not ranked:
         return []
     best = max(s.support for s in ranked)
     floor = max(MIN_SUPPORT, MIN_SHARE_OF_BEST * best)
-    return [s.hit for s in ranked if s.support >= floor and not unknown_names(question, [s.hit])][: max(top_k, 1)]
+    kept = [s for s in ranked if s.support >= floor and not unknown_names(question, [s.hit])]
+    return [s.hit for s in by_file_evidence(interleave_files(kept)[: max(top_k, 1)], ranked)]
 
 
 def _mentions(hit: Hit) -> frozenset[str]:

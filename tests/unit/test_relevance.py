@@ -12,7 +12,7 @@ from nodes.evaluation import MIN_SUPPORT, supported, unknown_names
 from nodes.intent import _heuristic
 from nodes.lexical import is_chit_chat
 from nodes.models.extractive import extract_answer
-from nodes.rerank import rerank
+from nodes.rerank import FILE_WEIGHT, Scored, by_file_evidence, interleave_files, rerank
 from retrievers import sparse
 from retrievers.base import Chunk, Hit
 from retrievers.chunking import chunk_document
@@ -158,6 +158,42 @@ def test_nothing_is_kept_when_no_passage_supports_the_question():
     related = [hit("c", "Déployer une application Flask sur AWS demande un conteneur.")]
     scored = rerank(question, related)
     assert scored[0].support >= MIN_SUPPORT and supported(scored, top_k=5) == [related[0]]
+
+
+def scored(pid: str, file_id: str, score: float) -> Scored:
+    return Scored(hit(pid, f"Passage {pid}.", score, file_id=file_id), score, coverage=0.5, proximity=0.5, heading=0.0)
+
+
+def test_one_file_s_passages_leave_room_for_the_next_file():
+    question = "Comment augmenter la limite de récursion ?"
+    same_file = [hit(f"a{n}", f"On peut augmenter la limite de récursion, cas {n}.", 1.0 - n / 100, file_id="a") for n in range(3)]
+    other = hit("b", "Augmenter la limite de récursion : sys.setrecursionlimit.", 0.9, file_id="b")
+    ranked = rerank(question, [*same_file, other])
+    assert [s.hit["file_id"] for s in ranked[:3]] == ["a", "a", "a"]
+    kept = supported(ranked, top_k=2, question=question)
+    assert [h["file_id"] for h in kept] == ["a", "b"]
+    assert [h["point_id"] for h in supported(ranked, top_k=5, question=question)][1:] == ["b", "a1", "a2"]
+
+
+def test_interleaving_takes_each_file_s_best_passage_then_each_file_s_second():
+    ranked = [scored("a1", "a", 0.9), scored("a2", "a", 0.8), scored("b1", "b", 0.7), scored("a3", "a", 0.6), scored("b2", "b", 0.5)]
+    assert [s.hit["point_id"] for s in interleave_files(ranked)] == ["a1", "b1", "a2", "b2", "a3"]
+
+
+def test_a_file_with_several_matching_candidates_comes_before_a_single_slightly_better_passage():
+    lone, backed = scored("x", "x", 0.50), scored("y1", "y", 0.48)
+    backing = scored("y2", "y", 0.30)
+    assert 0.48 + FILE_WEIGHT * 0.30 > 0.50
+    assert [s.hit["point_id"] for s in by_file_evidence([lone, backed], [lone, backed])] == ["x", "y1"]
+    reordered = by_file_evidence([lone, backed], [lone, backed, backing])
+    # Only the order changes: the chosen passages stay the chosen ones.
+    assert [s.hit["point_id"] for s in reordered] == ["y1", "x"]
+
+
+def test_file_evidence_keeps_the_order_of_the_passages_within_a_file():
+    first, second = scored("y1", "y", 0.40), scored("y2", "y", 0.35)
+    lone = scored("x", "x", 0.41)
+    assert [s.hit["point_id"] for s in by_file_evidence([lone, first, second], [lone, first, second])] == ["y1", "x", "y2"]
 
 
 # -- extractive answers ---------------------------------------------------------------------------
