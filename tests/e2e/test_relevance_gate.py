@@ -19,7 +19,7 @@ DATASET = ROOT / "demo" / "eval" / "questions.jsonl"
 CORPUS = ROOT / "demo" / "corpus"
 MARGIN = 0.05
 # V2 on the demo set, offline defaults, as measured (README, Relevance).
-FLOORS = {"hit_at_k": 0.923, "mrr": 0.846, "answered": 0.846, "abstention": 1.0, "citation_validity": 1.0}
+FLOORS = {"hit_at_k": 0.923, "mrr": 0.885, "answered": 0.846, "abstention": 1.0, "citation_validity": 1.0}
 
 
 @pytest.fixture(scope="module")
