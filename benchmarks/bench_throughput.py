@@ -58,6 +58,7 @@ from benchmarks.common import (
     start_langgraph_dev,
     start_ours,
 )
+from routeur.heap import frozen_start_up
 from routeur.settings import Settings
 from tests.support.api_support import ROOT, LanggraphDevProcess, ServerProcess
 
@@ -453,6 +454,7 @@ async def offline_rounds(
                 System(DEV, langgraph_run(dev.url, OFFLINE_MODEL), dev.process.pid),
             ]
             await warm_up(systems, questions)
+            stack.enter_context(frozen_start_up())  # as the server does once started: the in-process graphs are not charged a GC it does not pay
             idle = {"after warm-up": await idle_cpu(systems)}
             clock, local_cpu = await local.profile(questions, args.profile_runs)
             server_cpu = {
