@@ -55,6 +55,7 @@ from retrievers import build_store
 from retrievers.base import DocumentStore
 from retrievers.uploads import UploadSessionStore
 from routeur.conversations import ConversationStore
+from routeur.heap import frozen_start_up
 from routeur.logs import configure_logging
 from routeur.settings import Settings, get_settings
 
@@ -121,7 +122,8 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
                 app.state.jobs = jobs
                 app.state.graphs = AgentGraphs(checkpointer)
                 app.state.rooms = SignallingRooms(max_peers=settings.realtime_room_peers)
-                yield
+                with frozen_start_up():
+                    yield
         finally:
             await asyncio.to_thread(store.close)
 

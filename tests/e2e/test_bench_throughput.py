@@ -53,6 +53,8 @@ def test_offline_benchmark_measures_all_systems_in_rotated_rounds(tmp_path):
 
     cpu = table(out, "CPU per turn (ms), 2 sequential turns each")
     assert any(row.startswith("= in-process turn") for row in cpu) and any(row.startswith("langgraph dev, server process") for row in cpu)
+    client = next(row for row in cpu if row.startswith("ours over HTTP, the benchmark's client"))
+    assert float(re.split(r"\s{2,}", client.strip())[1]) > 0  # the client's own CPU, read around the same turns
 
     # Every level's rounds start with a different system, and each round measures all four.
     rounds = [line for line in done.stderr.splitlines() if re.match(r"\s+\d+ clients, round", line)]
