@@ -99,9 +99,11 @@ def question_words(question: str) -> list[frozenset[str]]:
     return seen
 
 
-def names(question: str) -> list[tuple[str, frozenset[str]]]:
+@lru_cache(maxsize=1024)
+def names(question: str) -> tuple[tuple[str, frozenset[str]], ...]:
     """The names a question uses — words written with a capital (``Flask``, ``AWS``, ``SQLite``)
-    anywhere but at the start of a sentence — each with its stems."""
+    anywhere but at the start of a sentence — each with its stems. Cached: the offline evaluation
+    asks it of every candidate passage of a turn."""
     found: list[tuple[str, frozenset[str]]] = []
     for match in WORD.finditer(question):
         word = match.group(0)
@@ -111,7 +113,7 @@ def names(question: str) -> list[tuple[str, frozenset[str]]]:
         stems = word_stems(word)
         if stems:
             found.append((word, stems[0]))
-    return found
+    return tuple(found)
 
 
 @lru_cache(maxsize=ANALYSIS_CACHE_SIZE)
