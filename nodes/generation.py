@@ -87,7 +87,7 @@ async def _generate(state: AgentState, runtime: Runtime[AgentContext], *, ground
     else:
         system = prompts.CHIT_CHAT_SYSTEM if chit_chat else prompts.GENERATION_SYSTEM.format(sources=format_sources(kept))
         prompt: list[BaseMessage] = [SystemMessage(system), *history[-HISTORY_TURNS:], HumanMessage(question)]
-        model = (await dependencies()).models.chat(ctx.model, ctx.temperature)
+        model = await (await dependencies()).models.achat(ctx.model, ctx.temperature)
         pieces: list[AIMessageChunk] = []
         async for piece in model.astream(prompt):
             if text := piece.text:

@@ -111,3 +111,26 @@ def test_dependencies_built_off_the_loop_read_the_vectors_then(tmp_path):
     assert vars(offline.models).get("word_vectors") is not None
     with_llm = RunDependencies.from_settings(settings.model_copy(update={"default_model": "gpt-4o-mini"}), store=object())  # type: ignore[arg-type]
     assert "word_vectors" not in vars(with_llm.models)
+
+
+async def test_a_first_local_answer_reads_the_vectors_off_the_event_loop(tmp_path, monkeypatch):
+    """An app whose default model is an LLM does not read the vectors at start-up: the first
+    request naming the offline model must not read them on the loop every request shares."""
+    import threading
+
+    from nodes.models import factory
+
+    readers: list[threading.Thread] = []
+    real = load_word_vectors
+
+    def recording(package: str, directory: Path) -> WordVectors | None:
+        readers.append(threading.current_thread())
+        return real(package, directory)
+
+    monkeypatch.setattr("retrievers.word_vectors.load_word_vectors", recording)
+    registry = factory.ModelRegistry(Settings(_env_file=None, data_dir=tmp_path, word_vectors_dir=EXPORTS, default_model="gpt-4o-mini"))
+    model = await registry.achat("local-extractive", 0.0)
+    assert model.word_vectors is not None
+    assert readers and readers[0] is not threading.main_thread()
+    await registry.achat("local-extractive", 0.0)
+    assert len(readers) == 1  # read once
