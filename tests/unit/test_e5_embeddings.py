@@ -87,7 +87,9 @@ async def test_switching_model_on_a_filled_data_dir_warns_that_documents_must_be
 
     first = build_store(Settings(_env_file=None, data_dir=tmp_path))
     try:
-        await ingest_bytes(first, project_id="p", filename="reseau.md", data=b"# R\xc3\xa9seau\n\nLe service \xc3\xa9coute sur le port 7860.")
+        await ingest_bytes(
+            first, project_id="p", filename="reseau.md", data=b"# R\xc3\xa9seau\n\nLe service \xc3\xa9coute sur le port 7860."
+        )
     finally:
         first.close()
     with caplog.at_level("WARNING", logger="retrievers.edge"):
