@@ -353,6 +353,7 @@ async def test_sessions_keep_history_and_reset_per_turn_fields():
     state = await AGENTS["V2"].build(saver).aget_state({"configurable": {"thread_id": "t1"}})
     assert len(state.values["messages"]) == 4
     assert state.values["rounds"] == 0 and state.values["answer"] == second.answer
+    assert state.values["hits"] == [] and state.values["sources"] == second.sources  # candidates are not kept, sources are
 
 
 async def test_offline_default_answers_a_demo_corpus_question_with_the_right_citation(store_factory):
