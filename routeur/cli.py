@@ -301,6 +301,7 @@ def _serve(args: argparse.Namespace) -> int:
         forwarded_allow_ips="",
         # SIGTERM: requests in flight get this long, then they are cancelled and the process exits.
         timeout_graceful_shutdown=settings.shutdown_timeout_s,
+        timeout_keep_alive=settings.keep_alive_s,
     )
     return 0
 

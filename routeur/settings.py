@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     max_extracted_chars: int = Field(default=2_000_000, ge=1, description="Most characters of text extracted from one file (413 beyond)")
     max_chunks_per_file: int = Field(default=5000, ge=1, description="Most chunks one file may become (413 beyond)")
     shutdown_timeout_s: float = Field(default=10.0, ge=0, description="Seconds routeur serve waits for requests in flight on SIGTERM before cancelling them")
+    keep_alive_s: float = Field(
+        default=75.0,
+        gt=0,
+        description="Seconds routeur serve keeps an idle connection open: above what clients and load balancers keep theirs (60 s for most), so none sends a request on a connection the server is closing",
+    )
     max_message_chars: int = Field(default=8000, description="Longest message accepted (400 beyond)")
     max_request_bytes: int = Field(default=25 * 1024 * 1024, description="Largest request body (413 beyond)")
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, description="Largest uploaded file (413 beyond)")

@@ -55,3 +55,27 @@ def test_ask_and_ingest_while_the_server_holds_the_store_say_who_holds_it_in_one
         assert asked.stdout.strip() and "[generation complete]" in asked.stderr and "Traceback" not in asked.stderr
     finally:
         server.stop()
+
+
+def test_serve_keeps_an_idle_connection_longer_than_its_clients_do(tmp_path):
+    """A client's pool (httpx: 5 s) must drop an idle connection before the server closes it,
+    or a request sent as the server closes its end fails: the server keeps it ``ROUTEUR_KEEP_ALIVE_S``."""
+    import http.client
+    import time
+
+    server = ServerProcess(tmp_path, ROUTEUR_KEEP_ALIVE_S="9").start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        connection.request("GET", "/health")
+        assert connection.getresponse().read() and connection.sock is not None
+        first = connection.sock
+        time.sleep(6)  # past uvicorn's default keep-alive (5 s), the httpx pool's own expiry
+        connection.request("GET", "/health")
+        response = connection.getresponse()
+        assert response.status == 200 and response.read()
+        assert connection.sock is first  # the same connection, still open
+        time.sleep(4)  # past the 9 s asked for: the server closes it
+        assert first.recv(1) == b""
+        connection.close()
+    finally:
+        server.stop()
