@@ -130,6 +130,11 @@ class JobStore:
     def __init__(self, connection: aiosqlite.Connection, directory: Path):
         self._db = connection
         self.directory = directory
+        # Requests read through the connection workers write through, and a connection sees its
+        # own uncommitted changes: a job read between a file's update and the job's finishing
+        # would be "done" without ``finished_at`` (or, mid-create, have no files). Reads of a job
+        # wait for a multi-statement write's commit.
+        self._transaction = asyncio.Lock()
 
     @classmethod
     @asynccontextmanager
@@ -201,40 +206,42 @@ class JobStore:
         now = _now()
         lease = _now(lease_s)
         await asyncio.to_thread(self._write_blobs, job_id, {i: data for i, (_, data) in enumerate(files) if i not in failed})
-        await self._db.execute(
-            "INSERT INTO jobs (id, project_id, owner, on_conflict, title, url, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (job_id, project_id, owner, on_conflict, title, url, now, now),
-        )
-        await self._db.executemany(
-            "INSERT INTO job_files (job_id, position, filename, size, status, error, status_code, updated_at, worker, lease_until) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (job_id, i, name, len(data), "error" if i in failed else "queued", *(failed.get(i) or (None, None)), now, worker, lease)
-                for i, (name, data) in enumerate(files)
-            ],
-        )
-        await self._finish_if_done(job_id)
-        await self._db.commit()
+        async with self._transaction:
+            await self._db.execute(
+                "INSERT INTO jobs (id, project_id, owner, on_conflict, title, url, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (job_id, project_id, owner, on_conflict, title, url, now, now),
+            )
+            await self._db.executemany(
+                "INSERT INTO job_files (job_id, position, filename, size, status, error, status_code, updated_at, worker, lease_until) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (job_id, i, name, len(data), "error" if i in failed else "queued", *(failed.get(i) or (None, None)), now, worker, lease)
+                    for i, (name, data) in enumerate(files)
+                ],
+            )
+            await self._finish_if_done(job_id)
+            await self._db.commit()
         job = await self.get(project_id, job_id)
         assert job is not None
         return job
 
     async def get(self, project_id: str, job_id: str) -> Job | None:
         """The job if it belongs to ``project_id``: another project's job is not found."""
-        async with self._db.execute(
-            "SELECT id, project_id, owner, on_conflict, title, url, created_at, updated_at, finished_at FROM jobs "
-            "WHERE id = ? AND project_id = ?",
-            (job_id, project_id),
-        ) as cursor:
-            row = await cursor.fetchone()
-        if row is None:
-            return None
-        async with self._db.execute(
-            f"SELECT position, filename, size, status, {', '.join(RESULT_FIELDS)}, updated_at FROM job_files "
-            "WHERE job_id = ? ORDER BY position",
-            (job_id,),
-        ) as cursor:
-            files = [JobFile(*r) async for r in cursor]
+        async with self._transaction:
+            async with self._db.execute(
+                "SELECT id, project_id, owner, on_conflict, title, url, created_at, updated_at, finished_at FROM jobs "
+                "WHERE id = ? AND project_id = ?",
+                (job_id, project_id),
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                return None
+            async with self._db.execute(
+                f"SELECT position, filename, size, status, {', '.join(RESULT_FIELDS)}, updated_at FROM job_files "
+                "WHERE job_id = ? ORDER BY position",
+                (job_id,),
+            ) as cursor:
+                files = [JobFile(*r) async for r in cursor]
         return Job(*row, files=files)
 
     async def list_jobs(
@@ -260,14 +267,15 @@ class JobStore:
             raise ValueError(f"Unknown job file fields: {sorted(unknown)}")
         now = _now()
         assignments = ", ".join(f"{name} = ?" for name in ("status", *result, "updated_at"))
-        await self._db.execute(
-            f"UPDATE job_files SET {assignments} WHERE job_id = ? AND position = ?",
-            (status, *result.values(), now, job_id, position),
-        )
-        await self._db.execute("UPDATE jobs SET updated_at = ? WHERE id = ?", (now, job_id))
-        if status in FINAL:
-            await self._finish_if_done(job_id)  # in the same transaction: "done" always has finished_at
-        await self._db.commit()
+        async with self._transaction:
+            await self._db.execute(
+                f"UPDATE job_files SET {assignments} WHERE job_id = ? AND position = ?",
+                (status, *result.values(), now, job_id, position),
+            )
+            await self._db.execute("UPDATE jobs SET updated_at = ? WHERE id = ?", (now, job_id))
+            if status in FINAL:
+                await self._finish_if_done(job_id)  # in the same transaction: "done" always has finished_at
+            await self._db.commit()
         if status in FINAL:
             await asyncio.to_thread(self._drop_blob, job_id, position)
 

@@ -39,6 +39,18 @@ async def test_bytes_are_kept_until_a_file_is_final_and_the_job_finishes_with_it
             await jobs.update(job.id, 0, "indexed", project_id="x")
 
 
+async def test_a_job_read_while_its_last_file_is_recorded_is_never_done_without_finished_at(tmp_path):
+    """Reads and writes share one connection, which sees its own uncommitted statements: a read
+    landing between a file's update and the job's finishing must wait for the commit."""
+    async with JobStore.open(tmp_path / "jobs") as jobs:
+        for _ in range(20):
+            job = await jobs.create("p", [("a.md", b"aaa")], owner="me", on_conflict="replace")
+            readers = [asyncio.create_task(jobs.get("p", job.id)) for _ in range(3)]
+            await jobs.update(job.id, 0, "indexed", file_id="f", chunks=1, outcome="created")
+            for seen in [*(await asyncio.gather(*readers)), await jobs.get("p", job.id)]:
+                assert seen is not None and (seen.status != "done" or seen.finished_at is not None), seen
+
+
 async def test_a_projects_jobs_are_listed_newest_first_by_page_and_state(tmp_path):
     async with JobStore.open(tmp_path / "jobs") as jobs:
         made = [await jobs.create("p", [(f"{i}.md", b"x")], owner="me", on_conflict="replace") for i in range(5)]
