@@ -116,7 +116,9 @@ class _Database:
 class _Sqlite(_Database):
     def __init__(self, connection: Any):
         self._db = connection
-        self._lock = asyncio.Lock()  # one writer transaction at a time on the shared connection
+        # One transaction at a time on the shared connection, and no read in the middle of one:
+        # the connection sees its own uncommitted statements (a turn before its session row).
+        self._lock = asyncio.Lock()
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         async with self._lock:
@@ -125,7 +127,7 @@ class _Sqlite(_Database):
             return cursor.rowcount
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        async with self._db.execute(sql, params) as cursor:
+        async with self._lock, self._db.execute(sql, params) as cursor:
             return list(await cursor.fetchall())
 
     async def transaction(self, statements: list[tuple[str, Sequence[Any]]]) -> None:
