@@ -1,5 +1,7 @@
 """The agents' state. Per-turn fields are reset by the first node: the checkpointer keeps every
-field of a thread across turns, only ``messages`` is meant to accumulate."""
+field of a thread across turns, only ``messages`` is meant to accumulate. The search's
+candidates (``hits``, the largest field) are also emptied by the last node, generation, so a
+session's checkpoint does not carry them between turns."""
 
 from __future__ import annotations
 
