@@ -1,14 +1,14 @@
 """``POST /api/v1/messages/{messageId}/feedback``: a like, a dislike (or neither) and a comment on
 one answer of the caller's sessions. A later call replaces the earlier one; the history shows it;
 with LangSmith configured (``LANGSMITH_API_KEY``) it also becomes feedback on the answer's run,
-whose id is the message id."""
+whose id is the message id, in the tracing project that run went to."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Controller, Request, Response, post
 from litestar.background_tasks import BackgroundTask
@@ -20,6 +20,9 @@ from api.schemas import FeedbackOut, FeedbackRequest
 from api.services.history import feedback_out
 from routeur.conversations import ConversationStore, Feedback
 from routeur.evaluation.experiments import langsmith_client
+
+if TYPE_CHECKING:
+    from langsmith import Client
 
 logger = logging.getLogger("routeur.api")
 LANGSMITH_KEY = "user_rating"
@@ -53,6 +56,7 @@ async def send_to_langsmith(feedback: Feedback) -> None:
             return
         client.create_feedback(
             uuid.UUID(feedback.message_id),
+            session_id=tracing_project_id(client),
             key=LANGSMITH_KEY,
             score=1.0 if feedback.rating == "like" else 0.0,
             value=feedback.rating,
@@ -64,3 +68,17 @@ async def send_to_langsmith(feedback: Feedback) -> None:
         await asyncio.to_thread(send)
     except Exception:
         logger.warning("Feedback on %s was stored but not sent to LangSmith", feedback.message_id, exc_info=True)
+
+
+def tracing_project_id(client: Client) -> uuid.UUID:
+    """The id of the project the server's runs are traced to: LangSmith locates a run by its
+    project, and feedback without it is deprecated (refused by some deployments). The name is
+    resolved the way the tracer resolves it (``LANGSMITH_PROJECT``, else ``default``); a project
+    not created yet (its first run still queued) is created under that name, which the run then joins."""
+    from langsmith.utils import LangSmithNotFoundError, get_tracer_project
+
+    name = get_tracer_project() or "default"
+    try:
+        return client.read_project(project_name=name).id
+    except LangSmithNotFoundError:
+        return client.create_project(name, upsert=True).id

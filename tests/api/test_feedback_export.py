@@ -43,6 +43,7 @@ async def test_feedback_reaches_langsmith_and_liked_answers_export_as_a_dataset(
         on_liked = [f for f in stub.feedback if f["run_id"] == liked["messageId"]]
         assert [(f["key"], f["score"], f["comment"]) for f in on_liked] == [("user_rating", 0.0, "vu"), ("user_rating", 1.0, "vu")]
         assert [f["score"] for f in stub.feedback if f["run_id"] == disliked["messageId"]] == [0.0]
+        assert {f["session_id"] for f in stub.feedback} == {stub.runs[liked["messageId"]]["session_id"]}  # the run's project
 
     out = tmp_path / "rated.jsonl"
     env = {**os.environ, "ROUTEUR_DATA_DIR": str(settings.data_dir), "LANGSMITH_TRACING": "false"}
