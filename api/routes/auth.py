@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
 
 from api.auth import DEV_SUBJECT, Principal, TokenIssuer
@@ -26,7 +27,7 @@ class AuthController(Controller):
 
     @post("/token", responses=ERROR_RESPONSES, status_code=200, summary="Issue a bearer token")
     async def token(
-        self, request: Request[Any, Any, Any], settings: Settings, token_issuer: TokenIssuer, login_throttle: LoginThrottle
+        self, request: Request[Any, Any, Any], settings: NamedDependency[Settings], token_issuer: NamedDependency[TokenIssuer], login_throttle: NamedDependency[LoginThrottle]
     ) -> Response[TokenResponse]:
         """With client credentials (HTTP Basic, JSON or form fields): a token scoped to that
         client's projects. Without, in development only: a token for the development projects.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, get
+from litestar.di import NamedDependency
 
 from api.errors import ERROR_RESPONSES
 from api.schemas import AgentInfo, AgentList, ModelInfo, ModelList
@@ -15,7 +16,7 @@ class CatalogController(Controller):
     tags = ["catalog"]
 
     @get("/models", responses=ERROR_RESPONSES, summary="Chat models")
-    async def models(self, models: ModelRegistry) -> ModelList:
+    async def models(self, models: NamedDependency[ModelRegistry]) -> ModelList:
         models = [
             ModelInfo(
                 name=s.name,
@@ -29,7 +30,7 @@ class CatalogController(Controller):
         return ModelList(models=models, total=len(models))
 
     @get("/agents", responses=ERROR_RESPONSES, summary="Agents")
-    async def agents(self, settings: Settings) -> AgentList:
+    async def agents(self, settings: NamedDependency[Settings]) -> AgentList:
         agents = [
             AgentInfo(type=a.type, name=a.name, description=a.description, available=True, default=a.type == settings.default_agent)
             for a in AGENTS.values()

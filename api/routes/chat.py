@@ -14,7 +14,7 @@ import msgspec
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from litestar import Controller, Request, get, post
 from litestar.datastructures import MultiDict
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ValidationException
 from litestar.response import Stream
 
@@ -85,12 +85,12 @@ class ChatController(Controller):
     @post("/", responses=ERROR_RESPONSES, status_code=200, summary="Answer a message in a session")
     async def chat(
         self,
-        turn_request: ChatRequest,
-        run_dependencies: RunDependencies,
-        checkpointer: BaseCheckpointSaver,
-        graphs: AgentGraphs,
-        conversations: ConversationStore,
-        turn_locks: TurnLocks,
+        turn_request: NamedDependency[ChatRequest],
+        run_dependencies: NamedDependency[RunDependencies],
+        checkpointer: NamedDependency[BaseCheckpointSaver],
+        graphs: NamedDependency[AgentGraphs],
+        conversations: NamedDependency[ConversationStore],
+        turn_locks: NamedDependency[TurnLocks],
         request: Request[Principal, Any, Any],
     ) -> ChatResponse | ClearedResponse:
         session_id, clear = _session_id(turn_request)
@@ -123,12 +123,12 @@ class ChatController(Controller):
     )
     async def stream_post(
         self,
-        turn_request: ChatRequest,
-        run_dependencies: RunDependencies,
-        checkpointer: BaseCheckpointSaver,
-        graphs: AgentGraphs,
-        conversations: ConversationStore,
-        turn_locks: TurnLocks,
+        turn_request: NamedDependency[ChatRequest],
+        run_dependencies: NamedDependency[RunDependencies],
+        checkpointer: NamedDependency[BaseCheckpointSaver],
+        graphs: NamedDependency[AgentGraphs],
+        conversations: NamedDependency[ConversationStore],
+        turn_locks: NamedDependency[TurnLocks],
         request: Request[Principal, Any, Any],
     ) -> Stream:
         return await _stream(turn_request, run_dependencies, checkpointer, graphs, conversations, turn_locks, request.user)
@@ -141,12 +141,12 @@ class ChatController(Controller):
     )
     async def stream_get(
         self,
-        turn_request: ChatRequest,
-        run_dependencies: RunDependencies,
-        checkpointer: BaseCheckpointSaver,
-        graphs: AgentGraphs,
-        conversations: ConversationStore,
-        turn_locks: TurnLocks,
+        turn_request: NamedDependency[ChatRequest],
+        run_dependencies: NamedDependency[RunDependencies],
+        checkpointer: NamedDependency[BaseCheckpointSaver],
+        graphs: NamedDependency[AgentGraphs],
+        conversations: NamedDependency[ConversationStore],
+        turn_locks: NamedDependency[TurnLocks],
         request: Request[Principal, Any, Any],
     ) -> Stream:
         return await _stream(turn_request, run_dependencies, checkpointer, graphs, conversations, turn_locks, request.user)

@@ -6,6 +6,8 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from litestar import Controller, Request, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 from litestar.response import Response
 
 from api.auth import Principal
@@ -32,9 +34,9 @@ class CompletionController(Controller):
     )
     async def complete(
         self,
-        data: CompletionRequest,
-        run_dependencies: RunDependencies,
-        graphs: AgentGraphs,
+        data: JSONBody[CompletionRequest],
+        run_dependencies: NamedDependency[RunDependencies],
+        graphs: NamedDependency[AgentGraphs],
         request: Request[Principal, Any, Any],
     ) -> Response[CompletionResponse]:
         check_history(data.conversation_history, run_dependencies.settings)

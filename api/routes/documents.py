@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, delete, get, post
+from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Body, Parameter
+from litestar.params import Body, FromPath, Parameter
 
 from api.auth import Principal, project_scope_guard
 from api.disconnect import unless_disconnected
@@ -95,10 +96,10 @@ class DocumentsController(Controller):
     )
     async def upload(
         self,
-        project_id: str,
-        store: DocumentStore,
-        settings: Settings,
-        jobs: IngestionJobs,
+        project_id: FromPath[str],
+        store: NamedDependency[DocumentStore],
+        settings: NamedDependency[Settings],
+        jobs: NamedDependency[IngestionJobs],
         data: Annotated[UploadForm, Body(media_type=RequestEncodingType.MULTI_PART)],
         request: Request[Principal, Any, Any],
         on_conflict: ConflictChoice = "replace",
@@ -119,8 +120,8 @@ class DocumentsController(Controller):
     @get("/", responses=ERROR_RESPONSES, summary="List the project's documents (names, sizes, SHA-256, versions)")
     async def list_documents(
         self,
-        project_id: str,
-        store: DocumentStore,
+        project_id: FromPath[str],
+        store: NamedDependency[DocumentStore],
         page: PageNumber = 1,
         page_size: PageSize = 50,
     ) -> DocumentPage:
@@ -131,14 +132,14 @@ class DocumentsController(Controller):
         )
 
     @get("/{file_id:str}", responses=ERROR_RESPONSES, summary="One document")
-    async def get_document(self, project_id: str, file_id: str, store: DocumentStore) -> DocumentInfo:
+    async def get_document(self, project_id: FromPath[str], file_id: FromPath[str], store: NamedDependency[DocumentStore]) -> DocumentInfo:
         info = await store.get_file(project_id=project_id, file_id=file_id)
         if info is None:
             raise NotFoundException(f"No document '{file_id}' in project '{project_id}'")
         return document_info(info)
 
     @delete("/{file_id:str}", responses=ERROR_RESPONSES, status_code=200, summary="Delete a document and all its chunks")
-    async def delete_document(self, project_id: str, file_id: str, store: DocumentStore) -> Deleted:
+    async def delete_document(self, project_id: FromPath[str], file_id: FromPath[str], store: NamedDependency[DocumentStore]) -> Deleted:
         removed = await store.delete_file(project_id=project_id, file_id=file_id)
         if removed == 0:
             raise NotFoundException(f"No document '{file_id}' in project '{project_id}'")
@@ -153,8 +154,8 @@ class IngestionJobsController(Controller):
     @get("/", responses=ERROR_RESPONSES, summary="The project's background uploads, newest first")
     async def list_jobs(
         self,
-        project_id: str,
-        jobs: IngestionJobs,
+        project_id: FromPath[str],
+        jobs: NamedDependency[IngestionJobs],
         page: PageNumber = 1,
         page_size: PageSize = 50,
         status: Annotated[
@@ -165,7 +166,7 @@ class IngestionJobsController(Controller):
         return JobPage(items=[job_details(j) for j in found], total=total, page=page, page_size=page_size)
 
     @get("/{job_id:str}", responses=ERROR_RESPONSES, summary="A background upload: each file's status, outcome or error")
-    async def get_job(self, project_id: str, job_id: str, jobs: IngestionJobs) -> JobDetails:
+    async def get_job(self, project_id: FromPath[str], job_id: FromPath[str], jobs: NamedDependency[IngestionJobs]) -> JobDetails:
         job = await jobs.get(project_id, job_id)
         if job is None:
             raise NotFoundException(f"No ingestion job '{job_id}' in project '{project_id}'")

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from litestar import Controller, Request, Response, post
 from litestar.background_tasks import BackgroundTask
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, JSONBody
 
 from api.auth import Principal
 from api.errors import ERROR_RESPONSES
@@ -34,7 +36,7 @@ class FeedbackController(Controller):
 
     @post("/{message_id:str}/feedback", responses=ERROR_RESPONSES, status_code=200, summary="Rate an answer")
     async def rate(
-        self, message_id: str, data: FeedbackRequest, conversations: ConversationStore, request: Request[Principal, Any, Any]
+        self, message_id: FromPath[str], data: JSONBody[FeedbackRequest], conversations: NamedDependency[ConversationStore], request: Request[Principal, Any, Any]
     ) -> Response[FeedbackOut]:
         if await conversations.turn(request.user.sub, message_id) is None:
             raise NotFoundException(f"No message '{message_id}'")

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from litestar import Controller, Response, get
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 
 from api.errors import ERROR_RESPONSES
 from api.schemas import Check, HealthResponse, ReadinessResponse, RuntimeStats
@@ -34,7 +35,7 @@ class HealthController(Controller):
     tags = ["health"]
 
     @get("/", responses=ERROR_RESPONSES, summary="Liveness")
-    async def health(self, settings: Settings) -> HealthResponse:
+    async def health(self, settings: NamedDependency[Settings]) -> HealthResponse:
         return HealthResponse(
             status="healthy",
             version=app_version(),
@@ -48,7 +49,7 @@ class HealthController(Controller):
         return RuntimeStats(tasks=len(asyncio.all_tasks()), rss_bytes=_rss_bytes())
 
     @get("/ready", responses=ERROR_RESPONSES, summary="Readiness: vector store and default model provider")
-    async def ready(self, state: State, settings: Settings, models: ModelRegistry) -> Response[ReadinessResponse]:
+    async def ready(self, state: State, settings: NamedDependency[Settings], models: NamedDependency[ModelRegistry]) -> Response[ReadinessResponse]:
         """200 when every check passes, else 503 with each check's reason: never a 500, whatever
         a check raises (a readiness probe must be able to tell "not ready" from "broken route")."""
         checks = {"vector_store": await _store_check(state), "model_provider": _model_check(settings, models)}

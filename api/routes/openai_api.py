@@ -11,8 +11,10 @@ from contextlib import aclosing
 from typing import Any
 
 from litestar import Controller, HttpMethod, Request, Response, get, post, route
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, JSONBody
 
 from api.auth import Principal
 from api.disconnect import unless_disconnected
@@ -73,11 +75,11 @@ class OpenAIController(Controller):
     exception_handlers = {cls: openai_error for cls in EXCEPTION_HANDLERS}  # type: ignore[misc]
 
     @get("/models", responses=OPENAI_ERROR_RESPONSES, summary="The agents as OpenAI models")
-    async def list_models(self, models: ModelRegistry) -> OpenAIModelList:
+    async def list_models(self, models: NamedDependency[ModelRegistry]) -> OpenAIModelList:
         return OpenAIModelList(object="list", data=openai_chat.list_models(models))
 
     @get("/models/{model_id:str}", responses=OPENAI_ERROR_RESPONSES, summary="One model")
-    async def retrieve_model(self, model_id: str, models: ModelRegistry) -> OpenAIModel:
+    async def retrieve_model(self, model_id: FromPath[str], models: NamedDependency[ModelRegistry]) -> OpenAIModel:
         openai_chat.parse_model(model_id, models)
         found = next((m for m in openai_chat.list_models(models) if m.id == model_id), None)
         if found is None:
@@ -89,7 +91,7 @@ class OpenAIController(Controller):
         http_method=[HttpMethod.GET, HttpMethod.POST, HttpMethod.PUT, HttpMethod.PATCH, HttpMethod.DELETE],
         include_in_schema=False,
     )
-    async def not_served(self, path: str) -> None:
+    async def not_served(self, path: FromPath[str]) -> None:
         """OpenAI endpoints the agents do not serve (embeddings, images...): OpenAI's 404."""
         raise NotFoundException(f"/v1{path} is not served here: the agents answer GET /v1/models and POST /v1/chat/completions")
 
@@ -102,9 +104,9 @@ class OpenAIController(Controller):
     )
     async def chat_completions(
         self,
-        data: ChatCompletionRequest,
-        run_dependencies: RunDependencies,
-        graphs: AgentGraphs,
+        data: JSONBody[ChatCompletionRequest],
+        run_dependencies: NamedDependency[RunDependencies],
+        graphs: NamedDependency[AgentGraphs],
         request: Request[Principal, Any, Any],
     ) -> Response[ChatCompletion]:
         prepared = openai_chat.prepare(data, run_dependencies)

@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 from litestar import WebSocket, websocket
+from litestar.di import NamedDependency
 
 from api.auth import Principal
 from api.ratelimit import ChatBudget
@@ -28,12 +29,12 @@ IDLE_CLOSE_CODE = 4408
 @websocket("/realtime/ws", name="realtime")
 async def realtime_socket(
     socket: WebSocket[Principal, Any, Any],
-    run_dependencies: RunDependencies,
-    graphs: AgentGraphs,
-    conversations: ConversationStore,
-    turn_locks: TurnLocks,
-    rooms: SignallingRooms,
-    chat_budget: ChatBudget,
+    run_dependencies: NamedDependency[RunDependencies],
+    graphs: NamedDependency[AgentGraphs],
+    conversations: NamedDependency[ConversationStore],
+    turn_locks: NamedDependency[TurnLocks],
+    rooms: NamedDependency[SignallingRooms],
+    chat_budget: NamedDependency[ChatBudget],
 ) -> None:
     await socket.accept()
     sending = asyncio.Lock()  # a turn's events, pongs and relayed signalling share the socket

@@ -4,7 +4,9 @@ notebooks and clients that generate their own answers."""
 from __future__ import annotations
 
 from litestar import Controller, post
+from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
+from litestar.params import FromPath, JSONBody
 
 from api.auth import project_scope_guard
 from api.errors import ERROR_RESPONSES
@@ -19,7 +21,7 @@ class SearchController(Controller):
     guards = [project_scope_guard]
 
     @post("/", responses=ERROR_RESPONSES, status_code=200, summary="Search the project's chunks (dense, sparse or hybrid)")
-    async def search(self, project_id: str, data: SearchRequest, store: DocumentStore, settings: Settings) -> SearchResponse:
+    async def search(self, project_id: FromPath[str], data: JSONBody[SearchRequest], store: NamedDependency[DocumentStore], settings: NamedDependency[Settings]) -> SearchResponse:
         query = data.query.strip()
         if not query:
             raise ValidationException("query is required")

@@ -7,7 +7,9 @@ from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from litestar import Controller, Request, delete, get, patch
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, ValidationException
+from litestar.params import FromPath, JSONBody
 
 from api.auth import Principal
 from api.errors import ERROR_RESPONSES
@@ -34,7 +36,7 @@ class SessionsController(Controller):
     @get("/", responses=ERROR_RESPONSES, summary="The caller's sessions, most recently updated first")
     async def list_sessions(
         self,
-        conversations: ConversationStore,
+        conversations: NamedDependency[ConversationStore],
         request: Request[Principal, Any, Any],
         page: PageNumber = 1,
         page_size: PageSize = 20,
@@ -44,7 +46,7 @@ class SessionsController(Controller):
 
     @get("/{session_id:str}", responses=ERROR_RESPONSES, summary="A session's messages, answers with their sources and feedback")
     async def read_session(
-        self, session_id: str, conversations: ConversationStore, checkpointer: BaseCheckpointSaver, request: Request[Principal, Any, Any]
+        self, session_id: FromPath[str], conversations: NamedDependency[ConversationStore], checkpointer: NamedDependency[BaseCheckpointSaver], request: Request[Principal, Any, Any]
     ) -> SessionHistory:
         conversation = await _owned(conversations, request.user, session_id)
         messages = await checkpointed_messages(checkpointer, thread_id(request.user, session_id))
@@ -59,7 +61,7 @@ class SessionsController(Controller):
 
     @patch("/{session_id:str}", responses=ERROR_RESPONSES, summary="Rename a session")
     async def rename_session(
-        self, session_id: str, data: SessionRename, conversations: ConversationStore, request: Request[Principal, Any, Any]
+        self, session_id: FromPath[str], data: JSONBody[SessionRename], conversations: NamedDependency[ConversationStore], request: Request[Principal, Any, Any]
     ) -> SessionSummary:
         await _owned(conversations, request.user, session_id)
         title = " ".join(data.title.split())
@@ -71,10 +73,10 @@ class SessionsController(Controller):
     @delete("/{session_id:str}", responses=ERROR_RESPONSES, status_code=200, summary="Delete a session, its messages and feedback")
     async def delete_session(
         self,
-        session_id: str,
-        conversations: ConversationStore,
-        checkpointer: BaseCheckpointSaver,
-        turn_locks: TurnLocks,
+        session_id: FromPath[str],
+        conversations: NamedDependency[ConversationStore],
+        checkpointer: NamedDependency[BaseCheckpointSaver],
+        turn_locks: NamedDependency[TurnLocks],
         request: Request[Principal, Any, Any],
     ) -> ConversationDeleted:
         await _owned(conversations, request.user, session_id)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, Parameter
+from litestar.params import Body, QueryParameter
 
 from api.auth import Principal
 from api.errors import ERROR_RESPONSES
@@ -17,7 +18,7 @@ from nodes.models.speech import SUPPORTED_FORMATS, Transcriber
 from retrievers.base import DocumentStore
 from routeur.settings import Settings
 
-LanguageQuery = Annotated[Language | None, Parameter(query="language", description="Spoken language (ISO-639-1); default: the deployment's, else detected")]
+LanguageQuery = Annotated[Language | None, QueryParameter(description="Spoken language (ISO-639-1); default: the deployment's, else detected")]
 
 
 class TranscriptionController(Controller):
@@ -27,8 +28,8 @@ class TranscriptionController(Controller):
     @post("/", responses=ERROR_RESPONSES, status_code=200, summary="Transcribe an audio file (multipart 'file')")
     async def transcribe(
         self,
-        transcriber: Transcriber,
-        settings: Settings,
+        transcriber: NamedDependency[Transcriber],
+        settings: NamedDependency[Settings],
         data: Annotated[TranscriptionForm, Body(media_type=RequestEncodingType.MULTI_PART)],
         language: LanguageQuery = None,
     ) -> TranscriptionResponse:
@@ -42,10 +43,10 @@ class TranscriptionController(Controller):
     )
     async def meeting(
         self,
-        transcriber: Transcriber,
-        models: ModelRegistry,
-        store: DocumentStore,
-        settings: Settings,
+        transcriber: NamedDependency[Transcriber],
+        models: NamedDependency[ModelRegistry],
+        store: NamedDependency[DocumentStore],
+        settings: NamedDependency[Settings],
         data: Annotated[MeetingForm, Body(media_type=RequestEncodingType.MULTI_PART)],
         request: Request[Principal, Any, Any],
         language: LanguageQuery = None,
@@ -55,7 +56,7 @@ class TranscriptionController(Controller):
         )
 
     @get("/supported-formats", responses=ERROR_RESPONSES, summary="Accepted audio formats, limits and model")
-    async def supported_formats(self, transcriber: Transcriber, settings: Settings) -> SupportedFormats:
+    async def supported_formats(self, transcriber: NamedDependency[Transcriber], settings: NamedDependency[Settings]) -> SupportedFormats:
         return SupportedFormats(
             supported_formats=list(SUPPORTED_FORMATS),
             max_file_size_mb=round(settings.transcription_max_bytes / (1024 * 1024), 2),

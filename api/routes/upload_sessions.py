@@ -12,9 +12,10 @@ import dataclasses
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, post
+from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, NotFoundException
-from litestar.params import Body, Parameter
+from litestar.params import Body, FromPath, Parameter
 
 from api.auth import Principal, project_scope_guard
 from api.disconnect import unless_disconnected
@@ -50,22 +51,22 @@ class UploadSessionsController(Controller):
     guards = [project_scope_guard]
 
     @post("/", responses=ERROR_RESPONSES, status_code=201, summary="Open an upload session")
-    async def open_session(self, project_id: str, uploads: UploadSessionStore, request: Request[Principal, Any, Any]) -> SessionDetails:
+    async def open_session(self, project_id: FromPath[str], uploads: NamedDependency[UploadSessionStore], request: Request[Principal, Any, Any]) -> SessionDetails:
         return details(await uploads.create(project_id, owner=request.user.sub))
 
     @post("/deactivate", responses=ERROR_RESPONSES, status_code=200, summary="Close the caller's open upload sessions")
-    async def deactivate(self, project_id: str, uploads: UploadSessionStore, request: Request[Principal, Any, Any]) -> SessionsDeactivated:
+    async def deactivate(self, project_id: FromPath[str], uploads: NamedDependency[UploadSessionStore], request: Request[Principal, Any, Any]) -> SessionsDeactivated:
         closed = await uploads.deactivate(project_id, request.user.sub)
         return SessionsDeactivated(project_id=project_id, deactivated=len(closed), ids=closed)
 
     @post("/{session_id:str}", responses=ERROR_RESPONSES, summary="Add files to an upload session")
     async def add_files(
         self,
-        project_id: str,
-        session_id: str,
-        store: DocumentStore,
-        settings: Settings,
-        uploads: UploadSessionStore,
+        project_id: FromPath[str],
+        session_id: FromPath[str],
+        store: NamedDependency[DocumentStore],
+        settings: NamedDependency[Settings],
+        uploads: NamedDependency[UploadSessionStore],
         data: Annotated[UploadForm, Body(media_type=RequestEncodingType.MULTI_PART)],
         request: Request[Any, Any, Any],
         on_conflict: ConflictChoice = "replace",
@@ -95,12 +96,12 @@ class UploadSessionsController(Controller):
         return batch_response(project_id, results)
 
     @get("/{session_id:str}", responses=ERROR_RESPONSES, summary="An upload session's files and their status")
-    async def get_session(self, project_id: str, session_id: str, uploads: UploadSessionStore) -> SessionDetails:
+    async def get_session(self, project_id: FromPath[str], session_id: FromPath[str], uploads: NamedDependency[UploadSessionStore]) -> SessionDetails:
         return details(await self._session(uploads, project_id, session_id))
 
     @delete("/{session_id:str}", responses=ERROR_RESPONSES, status_code=200, summary="Delete an upload session and its documents")
     async def delete_session(
-        self, project_id: str, session_id: str, store: DocumentStore, uploads: UploadSessionStore
+        self, project_id: FromPath[str], session_id: FromPath[str], store: NamedDependency[DocumentStore], uploads: NamedDependency[UploadSessionStore]
     ) -> SessionDeleted:
         session = await self._session(uploads, project_id, session_id)
         written = {f.file_id: f.added_at for f in session.files if f.status == "ingested" and f.file_id}

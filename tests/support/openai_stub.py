@@ -29,7 +29,7 @@ from typing import Annotated, Any
 import uvicorn
 from litestar import Litestar, Response, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, JSONBody
 from litestar.response import Stream
 
 STATS: dict[str, int] = {
@@ -134,7 +134,7 @@ async def _stream(model: str) -> AsyncIterator[bytes]:
 
 
 @post("/v1/chat/completions")
-async def completions(data: dict[str, Any]) -> Any:
+async def completions(data: JSONBody[dict[str, Any]]) -> Any:
     STATS["requests"] += 1
     model = data["model"]
     if data.get("tools"):
