@@ -11,7 +11,12 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import PurePath
+from typing import TYPE_CHECKING
+
 from retrievers.chunking import MAX_HEADING_CHARS
+
+if TYPE_CHECKING:
+    from bs4 import BeautifulSoup, Tag
 
 SUPPORTED_EXTENSIONS: tuple[str, ...] = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx")
 MARKDOWN_EXTENSIONS = (".md", ".markdown")
@@ -168,29 +173,59 @@ def _plain(data: bytes) -> tuple[str, str]:
     return "", text
 
 
+_CHROME_ROLES = frozenset({"navigation", "banner", "contentinfo", "search", "complementary"})
+_SECTIONING = ("article", "section")
+
+
+def _is_chrome(tag: Tag) -> bool:
+    """Menus, site banners and footers, sidebars and hidden elements: what every page of a site
+    repeats around its content. A ``header``, ``footer`` or ``aside`` inside an article or a
+    section belongs to it (an article's title, a note) and stays."""
+    if tag.name == "nav" or tag.get("role") in _CHROME_ROLES or tag.has_attr("hidden") or tag.get("aria-hidden") == "true":
+        return True
+    return tag.name in ("header", "footer", "aside") and tag.find_parent(_SECTIONING) is None
+
+
+def _content_root(soup: BeautifulSoup) -> Tag | BeautifulSoup:
+    """The page's own content when it marks it (``<main>``, ``role="main"``, a lone ``<article>``),
+    else the whole page."""
+    from bs4 import Tag
+
+    marked = soup.find("main") or soup.find(attrs={"role": "main"})
+    if marked is None and len(articles := soup.find_all("article")) == 1:
+        marked = articles[0]
+    return marked if isinstance(marked, Tag) and marked.get_text(strip=True) else soup
+
+
 def _html(data: bytes) -> tuple[str, str]:
-    """Visible text with block elements on their own lines; scripts and styles dropped."""
+    """Visible text of the page's content with block elements on their own lines: scripts,
+    styles and the site's chrome (menus, banners, footers, sidebars) dropped, so that the words
+    every page of a site repeats don't make all its pages look alike to the search."""
     from bs4 import BeautifulSoup, NavigableString
 
     soup = BeautifulSoup(data, "html.parser")
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
     for tag in soup(["head", "title", "script", "style", "noscript", "template"]):
         tag.decompose()
-    if not title and (h1 := soup.find("h1")):
+    root = _content_root(soup)
+    if not title and (h1 := root.find("h1") or soup.find("h1")):
         title = h1.get_text(" ", strip=True)
-    for node in soup.find_all(string=True):
+    for tag in [t for t in root.find_all(True) if _is_chrome(t)]:
+        if not tag.decomposed:
+            tag.decompose()
+    for node in root.find_all(string=True):
         if type(node) is NavigableString and node.find_parent("pre") is None:
             node.replace_with(re.sub(r"\s+", " ", node))
-    for heading in soup.find_all(re.compile(r"^h[1-6]$")):
+    for heading in root.find_all(re.compile(r"^h[1-6]$")):
         heading.insert(0, "#" * int(heading.name[1]) + " ")
-    for br in soup.find_all("br"):
+    for br in root.find_all("br"):
         br.replace_with("\n")
-    for cell in soup.find_all(["td", "th"]):
+    for cell in root.find_all(["td", "th"]):
         cell.insert_after(" ")
-    for block in soup.find_all(_HTML_BLOCKS):
+    for block in root.find_all(_HTML_BLOCKS):
         block.insert_before("\n\n")
         block.insert_after("\n\n")
-    lines = (line.strip() for line in soup.get_text().splitlines())
+    lines = (line.strip() for line in root.get_text().splitlines())
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
     return title, text
 

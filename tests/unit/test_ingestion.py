@@ -44,7 +44,7 @@ def test_text_files_decode_utf8_and_cp1252_and_take_a_set_apart_first_line_as_ti
 def test_html_keeps_visible_text_in_blocks_and_drops_scripts_and_styles():
     html = (
         b"<html><head><title>FAQ du\n support</title><style>p { color: red }</style>"
-        b"<script>alert('pirate')</script></head><body><!-- note interne --><nav><h1>Questions</h1></nav>"
+        b"<script>alert('pirate')</script></head><body><!-- note interne --><h1>Questions</h1>"
         b"<p>Le <b>support</b>\n   ouvre \xc3\xa0 9h.<br>Il ferme \xc3\xa0 18h.</p>"
         b"<table><tr><td>port</td><td>7860</td></tr></table><noscript>activez JS</noscript></body></html>"
     )
@@ -52,6 +52,54 @@ def test_html_keeps_visible_text_in_blocks_and_drops_scripts_and_styles():
     assert document.title == "FAQ du support"
     assert document.text == "# Questions\n\nLe support ouvre à 9h.\nIl ferme à 18h.\n\nport 7860"  # headings as Markdown
     assert load_document("page.htm", b"<h1>Seul titre</h1><div>Texte.</div>").title == "Seul titre"
+
+
+SITE_PAGE = """<!doctype html><html lang="fr"><head><title>Horaires | Mairie</title></head><body>
+<header><a href="/">Accueil de la mairie</a><form role="search"><input placeholder="Rechercher"></form></header>
+<nav><ul><li><a href="/etat-civil">État civil</a></li><li><a href="/urbanisme">Urbanisme</a></li></ul></nav>
+<div class="bandeau" hidden>Ce site utilise des cookies</div>
+<main>
+  <article>
+    <header><h1>Horaires d'ouverture</h1><p>Mis à jour le 2 mars</p></header>
+    <p>La mairie ouvre du lundi au vendredi de 8h30 à 17h.</p>
+    <h2>Permanences</h2>
+    <p>Une permanence a lieu le samedi matin.</p>
+    <aside><p>Note : fermé les jours fériés.</p></aside>
+    <footer><p>Service accueil</p></footer>
+  </article>
+  <nav aria-label="pagination"><a href="/suivant">Page suivante</a></nav>
+</main>
+<aside role="complementary"><h2>À la une</h2><p>Élections municipales</p></aside>
+<footer><p>Mentions légales · Plan du site · Contact</p></footer>
+</body></html>"""
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        SITE_PAGE,
+        SITE_PAGE.replace("<main>", "<div>").replace("</main>", "</div>"),  # no <main>: the lone article
+        SITE_PAGE.replace("<main>", '<div role="main">').replace("</main>", "</div>"),
+        SITE_PAGE.replace("<main>", "<div>").replace("</main>", "</div>").replace("article>", "section>"),  # no main, no article
+    ],
+)
+def test_html_keeps_the_page_content_and_drops_the_site_chrome(page):
+    """Menus, site header and footer, sidebars and hidden banners repeat on every page of a
+    site: indexed, they would make its pages alike. An article's own header, note and footer stay."""
+    document = load_document("horaires.html", page.encode())
+    text = document.text
+    for chrome in ("Accueil de la mairie", "Rechercher", "État civil", "Urbanisme", "cookies", "Page suivante", "À la une", "Élections", "Mentions légales"):
+        assert chrome not in text, chrome
+    for content in ("# Horaires d'ouverture", "Mis à jour le 2 mars", "du lundi au vendredi de 8h30 à 17h", "## Permanences", "le samedi matin", "fermé les jours fériés", "Service accueil"):
+        assert content in text, content
+    assert document.title == "Horaires | Mairie"
+    assert text.index("# Horaires") < text.index("## Permanences") < text.index("fériés")
+
+
+def test_html_with_an_empty_main_keeps_the_page():
+    """A ``<main>`` left empty by a script-rendered page is no reason to drop what the page holds."""
+    document = load_document("p.html", b"<body><main></main><div><h1>Guide</h1><p>Le texte du guide.</p></div></body>")
+    assert document.title == "Guide" and "Le texte du guide." in document.text
 
 
 def test_pdf_text_and_title_from_metadata_or_file_name():
