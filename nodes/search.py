@@ -14,7 +14,7 @@ from graphs.context import AgentContext
 from graphs.state import AgentState
 from nodes.runtime import context_of, dependencies, reports_errors
 from retrievers import fusion
-from retrievers.base import SearchMode
+from retrievers.base import DocumentStore, Hit, SearchMode
 
 
 @reports_errors("search")
@@ -58,3 +58,14 @@ async def _search(state: AgentState, runtime: Runtime[AgentContext], mode: Searc
     runtime.stream_writer(events.phase("search", "complete", hits=len(hits), round=rounds or None))
     return {"hits": hits}
 
+
+async def search_within_files(
+    store: DocumentStore, query: str, *, project_id: str, files: list[str], sources: list[str] | None, top_k: int
+) -> list[Hit]:
+    """Hybrid search of ``files`` only, within the caller's ``sources`` when given: the filter is
+    their intersection, never wider. An empty intersection searches nothing — passed on, an empty
+    file list would mean the whole project."""
+    allowed = [f for f in dict.fromkeys(files) if not sources or f in sources]
+    if not allowed or top_k < 1:
+        return []
+    return await fusion.hybrid_search(store, query, project_id=project_id, sources=allowed, top_k=top_k)
