@@ -70,25 +70,53 @@ class TextLimitError(ValueError):
 
 
 @dataclass
-class _Box:
-    page: int
-    lines: list[str]
-    size: float
-    bold: bool
-    mono: bool
+class _Line:
+    text: str
+    sizes: Counter[float]
+    """Characters by size (rounded to half a point)."""
+    bold: int
+    mono: int
     zone: str
-    """``top`` or ``bottom`` for a box inside a margin, else ``''``."""
+    """``top`` or ``bottom`` for a line inside a page margin, else ``''``."""
+
+    @property
+    def size(self) -> float:
+        return self.sizes.most_common(1)[0][0]
+
+
+@dataclass
+class _Box:
+    """A pdfminer text box: a paragraph, a heading, or a running header."""
+
+    page: int
+    lines: list[_Line]
     level: int = 0
 
     @property
     def flat(self) -> str:
-        return " ".join(self.lines)
+        return " ".join(line.text for line in self.lines)
+
+    @property
+    def size(self) -> float:
+        return sum((line.sizes for line in self.lines), Counter()).most_common(1)[0][0]
+
+    @property
+    def chars(self) -> int:
+        return sum(line.sizes.total() for line in self.lines)
+
+    @property
+    def bold(self) -> bool:
+        return sum(line.bold for line in self.lines) >= 0.9 * self.chars
+
+    @property
+    def mono(self) -> bool:
+        return sum(line.mono for line in self.lines) >= 0.9 * self.chars
 
 
 def read_pdf(data: bytes, max_chars: int | None = None) -> tuple[str, tuple[str, ...]]:
     """``(title, pages)``: the metadata title unless generic ("Microsoft Word - x.docx"), else the
     first top-ranked heading; each page's text, Markdown-shaped. An encrypted PDF is opened with
-    the empty password; reading stops once the body text exceeds ``max_chars``
+    the empty password; reading stops once the text outside the margins exceeds ``max_chars``
     (``TextLimitError``)."""
     from pdfminer.converter import PDFPageAggregator
     from pdfminer.layout import LAParams, LTTextBox
@@ -107,16 +135,16 @@ def read_pdf(data: bytes, max_chars: int | None = None) -> tuple[str, tuple[str,
         interpreter.process_page(page)
         layout = device.get_result()
         for item in layout:
-            if isinstance(item, LTTextBox) and (box := _box(item, count, layout.y0, layout.height)):
-                boxes.append(box)
-                body_chars += 0 if box.zone else len(box.flat)
+            if isinstance(item, LTTextBox) and (lines := _lines(item, layout.y0, layout.height)):
+                boxes.append(_Box(count, lines))
+                body_chars += sum(len(line.text) for line in lines if not line.zone)
         if max_chars is not None and body_chars > max_chars:
             raise TextLimitError(max_chars, count)
     if count == 0:
         raise ValueError("the PDF has no pages")
     boxes = _drop_running(boxes, count)
     _rank_headings(boxes)
-    vocabulary = {w.lower() for b in boxes for line in b.lines for w in _WORD.findall(line)}
+    vocabulary = {w.lower() for b in boxes for line in b.lines for w in _WORD.findall(line.text)}
     pages: list[list[str]] = [[] for _ in range(count)]
     for box in boxes:
         text = box.flat if box.level else _paragraph(box, vocabulary)
@@ -124,50 +152,58 @@ def read_pdf(data: bytes, max_chars: int | None = None) -> tuple[str, tuple[str,
     return _title(document) or _first_heading(boxes), tuple("\n\n".join(p) for p in pages)
 
 
-def _box(item, page: int, bottom: float, height: float) -> _Box | None:
+def _lines(item, bottom: float, height: float) -> list[_Line]:
+    """The box's lines with their text NFKC-normalised and whitespace collapsed (pdfminer adds a
+    space where a gap is wide, beside the PDF's own), and the fonts and sizes of their characters."""
     from pdfminer.layout import LTChar, LTTextLine
 
-    sizes: Counter[float] = Counter()
-    bold = mono = total = 0
-    lines: list[str] = []
+    margin = height * MARGIN
+    out: list[_Line] = []
     for line in item:
         if not isinstance(line, LTTextLine):
             continue
-        for char in line:
-            if isinstance(char, LTChar) and not char.get_text().isspace():
-                total += 1
-                sizes[round(char.size * 2) / 2] += 1
-                bold += bool(_BOLD.search(char.fontname))
-                mono += bool(_MONO.search(char.fontname))
         text = " ".join(_CID.sub("", unicodedata.normalize("NFKC", line.get_text())).split())
-        if text:
-            lines.append(text)
-    if not lines or not total:
-        return None
-    margin = height * MARGIN
-    zone = "top" if item.y0 >= bottom + height - margin else "bottom" if item.y1 <= bottom + margin else ""
-    size = sizes.most_common(1)[0][0]
-    return _Box(page, lines, size, bold >= 0.9 * total, mono >= 0.9 * total, zone)
+        chars = [c for c in line if isinstance(c, LTChar) and not c.get_text().isspace()]
+        if not text or not chars:
+            continue
+        zone = "top" if line.y0 >= bottom + height - margin else "bottom" if line.y1 <= bottom + margin else ""
+        out.append(
+            _Line(
+                text,
+                Counter(round(c.size * 2) / 2 for c in chars),
+                sum(bool(_BOLD.search(c.fontname)) for c in chars),
+                sum(bool(_MONO.search(c.fontname)) for c in chars),
+                zone,
+            )
+        )
+    return out
 
 
 def _drop_running(boxes: list[_Box], pages: int) -> list[_Box]:
-    """Without the margin boxes repeated on most pages (digits masked) and lone page numbers."""
+    """Without the margin lines repeated on most pages (digits masked) and lone page numbers;
+    lines, not boxes, as a header printed close to the text lands in the first paragraph's box."""
     seen: dict[tuple[str, str, float], set[int]] = defaultdict(set)
     for box in boxes:
-        if box.zone:
-            seen[_running_key(box)].add(box.page)
+        for line in box.lines:
+            if line.zone:
+                seen[_running_key(line)].add(box.page)
     needed = 2 if pages == 2 else MIN_REPEATS
-    return [
-        b
-        for b in boxes
-        if not b.zone or (len(seen[_running_key(b)]) < needed and not _PAGE_NUMBER.match(b.flat))
-    ]
+    kept: list[_Box] = []
+    for box in boxes:
+        box.lines = [
+            line
+            for line in box.lines
+            if not line.zone or (len(seen[_running_key(line)]) < needed and not _PAGE_NUMBER.match(line.text))
+        ]
+        if box.lines:
+            kept.append(box)
+    return kept
 
 
-def _running_key(box: _Box) -> tuple[str, str, float]:
+def _running_key(line: _Line) -> tuple[str, str, float]:
     """Margin, text with digits masked, and size: a page's title at the top of page 1 is not the
     small running title repeating its words on every page."""
-    return box.zone, re.sub(r"\d+", "#", box.flat.lower()), box.size
+    return line.zone, re.sub(r"\d+", "#", line.text.lower()), line.size
 
 
 def _rank_headings(boxes: list[_Box]) -> None:
@@ -175,7 +211,8 @@ def _rank_headings(boxes: list[_Box]) -> None:
     at body size one below the smallest."""
     by_size: Counter[float] = Counter()
     for box in boxes:
-        by_size[box.size] += sum(len(line) for line in box.lines)
+        for line in box.lines:
+            by_size.update(line.sizes)
     if not by_size:
         return
     body = by_size.most_common(1)[0][0]
@@ -203,10 +240,11 @@ def _heading_shaped(box: _Box) -> bool:
 def _paragraph(box: _Box, vocabulary: set[str]) -> str:
     """The box's lines as one paragraph: a monospace box (code) keeps its lines, a list item starts
     a line, and a word cut by a hyphen at a line end is rejoined."""
+    lines = [line.text for line in box.lines]
     if box.mono:
-        return "\n".join(box.lines)
-    out = box.lines[0]
-    for line in box.lines[1:]:
+        return "\n".join(lines)
+    out = lines[0]
+    for line in lines[1:]:
         if _SOFT_HYPHEN_END.search(out):
             out = out[:-1] + line
         elif (cut := _HYPHENATED_END.search(out)) and line[:1].islower():
