@@ -25,7 +25,7 @@ import re
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 MARGIN = 0.12
 """Top and bottom share of the page height where running headers and footers are looked for."""
@@ -90,7 +90,10 @@ class _Box:
 
     page: int
     lines: list[_Line]
+    bbox: tuple[float, float, float, float]
     level: int = 0
+    cells: list[str] = field(default_factory=list)
+    """A table row's cells, left to right, when single-line boxes side by side were merged."""
 
     @property
     def flat(self) -> str:
@@ -136,19 +139,27 @@ def read_pdf(data: bytes, max_chars: int | None = None) -> tuple[str, tuple[str,
         layout = device.get_result()
         for item in layout:
             if isinstance(item, LTTextBox) and (lines := _lines(item, layout.y0, layout.height)):
-                boxes.append(_Box(count, lines))
+                boxes.append(_Box(count, lines, item.bbox))
                 body_chars += sum(len(line.text) for line in lines if not line.zone)
         if max_chars is not None and body_chars > max_chars:
             raise TextLimitError(max_chars, count)
     if count == 0:
         raise ValueError("the PDF has no pages")
-    boxes = _drop_running(boxes, count)
+    boxes = _rows(_drop_running(boxes, count))
     _rank_headings(boxes)
     vocabulary = {w.lower() for b in boxes for line in b.lines for w in _WORD.findall(line.text)}
     pages: list[list[str]] = [[] for _ in range(count)]
+    previous: _Box | None = None
     for box in boxes:
-        text = box.flat if box.level else _paragraph(box, vocabulary)
-        pages[box.page - 1].append(f"{'#' * box.level} {text}" if box.level else text)
+        blocks = pages[box.page - 1]
+        if box.cells and previous is not None and previous.cells and previous.page == box.page:
+            blocks[-1] += "\n" + " | ".join(box.cells)  # a table is one block, a row a line
+        elif box.cells:
+            blocks.append(" | ".join(box.cells))
+        else:
+            text = box.flat if box.level else _paragraph(box, vocabulary)
+            blocks.append(f"{'#' * box.level} {text}" if box.level else text)
+        previous = box
     return _title(document) or _first_heading(boxes), tuple("\n\n".join(p) for p in pages)
 
 
@@ -200,6 +211,46 @@ def _drop_running(boxes: list[_Box], pages: int) -> list[_Box]:
     return kept
 
 
+def _rows(boxes: list[_Box]) -> list[_Box]:
+    """Tables as rows: pdfminer makes each cell a one-line box and orders them column by column
+    where cells align, so a run of one-line boxes holding at least two rows of two cells side by
+    side is read again row by row, each row one box whose ``cells`` are left to right."""
+    out: list[_Box] = []
+    run: list[_Box] = []
+    for box in boxes:
+        if run and (len(box.lines) != 1 or box.page != run[0].page):
+            out.extend(_table(run) or run)
+            run = []
+        (run if len(box.lines) == 1 else out).append(box)
+    out.extend(_table(run) or run)
+    return out
+
+
+def _table(run: list[_Box]) -> list[_Box] | None:
+    rows: list[list[_Box]] = []
+    for box in sorted(run, key=lambda b: -b.bbox[3]):
+        first = rows[-1][0] if rows else None
+        if first is not None:
+            overlap = min(first.bbox[3], box.bbox[3]) - max(first.bbox[1], box.bbox[1])
+            if overlap >= 0.5 * min(first.bbox[3] - first.bbox[1], box.bbox[3] - box.bbox[1]):
+                rows[-1].append(box)
+                continue
+        rows.append([box])
+    for row in rows:
+        row.sort(key=lambda b: b.bbox[0])
+        if any(right.bbox[0] < left.bbox[2] - 1 for left, right in zip(row, row[1:])):
+            return None  # overlapping boxes: not cells
+    if sum(len(row) >= 2 for row in rows) < 2:
+        return None
+    merged = []
+    for row in rows:
+        box = row[0]
+        if len(row) >= 2:
+            box = _Box(box.page, [line for b in row for line in b.lines], box.bbox, cells=[b.flat for b in row])
+        merged.append(box)
+    return merged
+
+
 def _running_key(line: _Line) -> tuple[str, str, float]:
     """Margin, text with digits masked, and size: a page's title at the top of page 1 is not the
     small running title repeating its words on every page."""
@@ -228,7 +279,8 @@ def _rank_headings(boxes: list[_Box]) -> None:
 def _heading_shaped(box: _Box) -> bool:
     text = box.flat
     return (
-        len(box.lines) <= MAX_HEADING_LINES
+        not box.cells
+        and len(box.lines) <= MAX_HEADING_LINES
         and len(text) <= MAX_HEADING_CHARS
         and not box.mono
         and not text.endswith((".", ",", ";", ":"))

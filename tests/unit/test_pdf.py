@@ -80,6 +80,17 @@ def test_a_generic_metadata_title_gives_way_to_the_first_big_heading():
     assert [c.section for c in _chunks(document)][-1] == "Rapport d'activité 2026 › Projets"
 
 
+def test_a_table_is_one_block_read_row_by_row():
+    document = _load("rapport.pdf")
+    table = (
+        "Poste | Recettes | Dépenses\nCotisations | 11 000 € | 0 €\n"
+        "Subventions municipales | 7 000 € | 0 €\nHaies et ruches | 0 € | 15 000 €"
+    )
+    assert f"l'entretien des ruches.\n\n{table}\n\nLe budget prévisionnel" in document.text
+    assert "# Poste" not in document.text  # a bold header row is no heading
+    assert _chunk_with(_chunks(document), "Haies et ruches | 0 €").section == "Rapport d'activité 2026 › Finances"
+
+
 @pytest.mark.parametrize("algorithm", ["RC4-128", "AES-256"])
 def test_a_pdf_encrypted_with_an_empty_password_still_opens(algorithm):
     from pypdf import PdfReader, PdfWriter
