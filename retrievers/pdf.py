@@ -9,7 +9,8 @@ font and size); this module only reads its result:
   common size, by characters) is a heading, written as a Markdown ``#`` line ranked by size; so is
   a lone bold line at body size, one rank below the smallest size heading. The chunker then opens
   sections on them, across page breaks;
-- boxes in the top or bottom margin whose text, digits masked, repeats on most pages (running
+- table cells, one box each, are regrouped row by row into ``a | b`` lines;
+- lines in the top or bottom margin whose text, digits masked, repeats on most pages (running
   titles, dates, file paths, "3/10") are dropped, as is a lone page number there;
 - the text is NFKC-normalised: typographic ligatures (``ﬁ``, ``ﬀ``) become letters.
 
@@ -272,7 +273,7 @@ def _rank_headings(boxes: list[_Box]) -> None:
     for box in candidates:
         if box.size >= body * HEADING_SCALE:
             box.level = min(sizes.index(box.size) + 1, 6)
-        elif box.bold and len(box.lines) == 1 and abs(box.size - body) <= 0.5:
+        elif box.bold and len(box.lines) == 1 and box.size >= body - 0.5:
             box.level = min(len(sizes) + 1, 6)
 
 
