@@ -11,6 +11,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import PurePath
+
 from retrievers.chunking import MAX_HEADING_CHARS
 from retrievers.pdf import TextLimitError
 

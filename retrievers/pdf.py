@@ -42,9 +42,7 @@ with wide gaps is cut in two boxes, the second placed after its paragraph."""
 _BOLD = re.compile(r"bold|black|heavy|semibold|demibold", re.IGNORECASE)
 _MONO = re.compile(r"mono|courier|consol|code", re.IGNORECASE)
 _CID = re.compile(r"\(cid:\d+\)")
-_PAGE_NUMBER = re.compile(
-    r"^(?:page|p\.)?\s*[-–—]?\s*(?:\d+|[ivxlc]{1,6})\s*(?:(?:/|sur|of|de)\s*\d+)?\s*[-–—]?$", re.IGNORECASE
-)
+_PAGE_NUMBER = re.compile(r"^(?:page|p\.)?\s*[-–—]?\s*(?:\d+|[ivxlc]{1,6})\s*(?:(?:/|sur|of|de)\s*\d+)?\s*[-–—]?$", re.IGNORECASE)
 _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 _HYPHENATED_END = re.compile(r"([^\W\d_]+)[-\u2010]$")
 _SOFT_HYPHEN_END = re.compile(r"[^\W\d_]\u00ad$")
@@ -203,9 +201,7 @@ def _drop_running(boxes: list[_Box], pages: int) -> list[_Box]:
     kept: list[_Box] = []
     for box in boxes:
         box.lines = [
-            line
-            for line in box.lines
-            if not line.zone or (len(seen[_running_key(line)]) < needed and not _PAGE_NUMBER.match(line.text))
+            line for line in box.lines if not line.zone or (len(seen[_running_key(line)]) < needed and not _PAGE_NUMBER.match(line.text))
         ]
         if box.lines:
             kept.append(box)
@@ -239,7 +235,7 @@ def _table(run: list[_Box]) -> list[_Box] | None:
         rows.append([box])
     for row in rows:
         row.sort(key=lambda b: b.bbox[0])
-        if any(right.bbox[0] < left.bbox[2] - 1 for left, right in zip(row, row[1:])):
+        if any(right.bbox[0] < left.bbox[2] - 1 for left, right in zip(row, row[1:], strict=False)):
             return None  # overlapping boxes: not cells
     if sum(len(row) >= 2 for row in rows) < 2:
         return None
