@@ -53,11 +53,12 @@ _GENERIC_TITLE = re.compile(
     re.IGNORECASE,
 )
 COMPOUND_ENDINGS = frozenset(
-    "être ci là il ils elle elles on je tu nous vous le la les lui leur leurs moi toi même mêmes t y en "
-    "dessus dessous delà clé clés".split()
+    "être ci là il ils elle elles on je tu nous vous le la les lui leur leurs moi toi même mêmes t y en ce "
+    "à dire vis midi uns unes dessus dessous delà clé clés "
+    "un une deux trois quatre cinq six sept huit neuf dix onze douze seize vingt".split()
 )
-"""Second parts of French compounds (``peut-être``, ``celui-ci``, ``dit-il``): a line-end hyphen
-before one of them is kept, when the document's own words do not settle the question."""
+"""Second parts of French compounds (``peut-être``, ``celui-ci``, ``dit-il``, ``après-midi``,
+``dix-huit``): a line-end hyphen before one of them is kept, when the document's own words do not settle the question."""
 
 
 class TextLimitError(ValueError):
@@ -146,6 +147,7 @@ def read_pdf(data: bytes, max_chars: int | None = None) -> tuple[str, tuple[str,
         raise ValueError("the PDF has no pages")
     boxes = _rows(_drop_running(boxes, count))
     _rank_headings(boxes)
+    boxes = _continued(boxes)
     vocabulary = {w.lower() for b in boxes for line in b.lines for w in _WORD.findall(line.text)}
     pages: list[list[str]] = [[] for _ in range(count)]
     previous: _Box | None = None
@@ -164,19 +166,31 @@ def read_pdf(data: bytes, max_chars: int | None = None) -> tuple[str, tuple[str,
 
 def _lines(item, bottom: float, height: float) -> list[_Line]:
     """The box's lines with their text NFKC-normalised and whitespace collapsed (pdfminer adds a
-    space where a gap is wide, beside the PDF's own), and the fonts and sizes of their characters."""
+    space where a gap is wide, beside the PDF's own), and the fonts and sizes of their characters.
+    Pieces of one printed line are put back together left to right: pdfminer cuts a justified line
+    whose gaps are wide and may order the pieces wrongly."""
     from pdfminer.layout import LTChar, LTTextLine
 
-    margin = height * MARGIN
-    out: list[_Line] = []
+    printed: list[list] = []
     for line in item:
         if not isinstance(line, LTTextLine):
             continue
-        text = " ".join(_CID.sub("", unicodedata.normalize("NFKC", line.get_text())).split())
-        chars = [c for c in line if isinstance(c, LTChar) and not c.get_text().isspace()]
+        last = printed[-1][0] if printed else None
+        if last is not None and min(last.y1, line.y1) - max(last.y0, line.y0) >= 0.5 * min(last.height, line.height):
+            printed[-1].append(line)
+        else:
+            printed.append([line])
+    margin = height * MARGIN
+    out: list[_Line] = []
+    for pieces in printed:
+        pieces.sort(key=lambda piece: piece.x0)
+        raw = " ".join(piece.get_text() for piece in pieces)
+        text = " ".join(_CID.sub("", unicodedata.normalize("NFKC", raw)).split())
+        chars = [c for piece in pieces for c in piece if isinstance(c, LTChar) and not c.get_text().isspace()]
         if not text or not chars:
             continue
-        zone = "top" if line.y0 >= bottom + height - margin else "bottom" if line.y1 <= bottom + margin else ""
+        y0, y1 = min(p.y0 for p in pieces), max(p.y1 for p in pieces)
+        zone = "top" if y0 >= bottom + height - margin else "bottom" if y1 <= bottom + margin else ""
         out.append(
             _Line(
                 text,
@@ -186,6 +200,25 @@ def _lines(item, bottom: float, height: float) -> list[_Line]:
                 zone,
             )
         )
+    return out
+
+
+def _continued(boxes: list[_Box]) -> list[_Box]:
+    """A paragraph cut by a column break rejoined: a box that ends mid-sentence followed, on the
+    same page, by one that starts in lowercase. (Pages stay apart: each keeps its own text.)"""
+    out: list[_Box] = []
+    for box in boxes:
+        previous = out[-1] if out else None
+        if (
+            previous is not None
+            and previous.page == box.page
+            and not (previous.level or box.level or previous.cells or box.cells or previous.mono or box.mono)
+            and not previous.lines[-1].text.endswith((".", "!", "?", ":", ";", "»", ")"))
+            and box.lines[0].text[:1].islower()
+        ):
+            previous.lines = previous.lines + box.lines
+            continue
+        out.append(box)
     return out
 
 

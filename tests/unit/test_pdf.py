@@ -91,6 +91,22 @@ def test_a_table_is_one_block_read_row_by_row():
     assert _chunk_with(_chunks(document), "Haies et ruches | 0 €").section == "Rapport d'activité 2026 › Finances"
 
 
+def test_two_columns_read_in_order_with_a_paragraph_rejoined_across_the_column_break():
+    document = _load("colonnes.pdf")
+    assert len(document.pages) == 1
+    text = document.text
+    headings = ["## Travaux de voirie", "## Vie associative", "## Collecte des déchets"]
+    assert [text.index(h) for h in headings] == sorted(text.index(h) for h in headings)
+    # the paragraph ends its left column on "Les inscriptions" and goes on at the top of the right one
+    assert "sur la place du marché. Les inscriptions des exposants sont ouvertes" in text
+    # a justified line pdfminer cut in two pieces, put back in order
+    assert "\n\nLa déchetterie intercommunale ouvre désormais le dimanche matin." in text
+    assert "jeudi après-midi." in text  # a compound cut at its hyphen keeps it
+    assert "- 1 -" not in text and not text.rstrip().endswith("1")  # a lone page number, on a one-page file
+    chunk = _chunk_with(_chunks(document), "déchetterie")
+    assert chunk.section == "Lettre d'information du quartier › Collecte des déchets"
+
+
 @pytest.mark.parametrize("algorithm", ["RC4-128", "AES-256"])
 def test_a_pdf_encrypted_with_an_empty_password_still_opens(algorithm):
     from pypdf import PdfReader, PdfWriter
