@@ -39,8 +39,8 @@ _LINE_MERGE = 3.0
 """pdfminer's ``char_margin``: justified lines space words widely; at the default (2.0) a line
 with wide gaps is cut in two boxes, the second placed after its paragraph."""
 
-_BOLD = re.compile(r"bold|black|heavy|semibold|demibold", re.IGNORECASE)
-_MONO = re.compile(r"mono|courier|consol|code", re.IGNORECASE)
+_BOLD = re.compile(r"bold|black|heavy|semibold|demibold|cmbx|sfbx", re.IGNORECASE)  # cmbx, sfbx: TeX bold
+_MONO = re.compile(r"mono|courier|consol|code|cmtt|sftt", re.IGNORECASE)  # cmtt, sftt: TeX typewriter
 _CID = re.compile(r"\(cid:\d+\)")
 _PAGE_NUMBER = re.compile(r"^(?:page|p\.)?\s*[-–—]?\s*(?:\d+|[ivxlc]{1,6})\s*(?:(?:/|sur|of|de)\s*\d+)?\s*[-–—]?$", re.IGNORECASE)
 _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
@@ -364,4 +364,5 @@ def _title(document) -> str:
 
 
 def _first_heading(boxes: Iterable[_Box]) -> str:
-    return next((b.flat for b in boxes if b.level == 1), "")
+    """A top-ranked heading on the first page, where a title is; a chapter's further on is not."""
+    return next((b.flat for b in boxes if b.level == 1 and b.page == 1), "")
