@@ -148,6 +148,11 @@ def read_pdf(data: bytes, max_chars: int | None = None) -> tuple[str, tuple[str,
     boxes = _rows(_drop_running(boxes, count))
     _rank_headings(boxes)
     boxes = _continued(boxes)
+    return _title(document) or _first_heading(boxes), _page_texts(boxes, count)
+
+
+def _page_texts(boxes: list[_Box], count: int) -> tuple[str, ...]:
+    """Each page's blocks between blank lines: ``#`` headings, paragraphs, a table's rows."""
     vocabulary = {w.lower() for b in boxes for line in b.lines for w in _WORD.findall(line.text)}
     pages: list[list[str]] = [[] for _ in range(count)]
     previous: _Box | None = None
@@ -161,7 +166,7 @@ def read_pdf(data: bytes, max_chars: int | None = None) -> tuple[str, tuple[str,
             text = box.flat if box.level else _paragraph(box, vocabulary)
             blocks.append(f"{'#' * box.level} {text}" if box.level else text)
         previous = box
-    return _title(document) or _first_heading(boxes), tuple("\n\n".join(p) for p in pages)
+    return tuple("\n\n".join(p) for p in pages)
 
 
 def _lines(item, bottom: float, height: float) -> list[_Line]:
