@@ -123,12 +123,15 @@ def read_pdf(data: bytes, max_chars: int | None = None) -> tuple[str, tuple[str,
     (``TextLimitError``)."""
     from pdfminer.converter import PDFPageAggregator
     from pdfminer.layout import LAParams, LTTextBox
-    from pdfminer.pdfdocument import PDFDocument
+    from pdfminer.pdfdocument import PDFDocument, PDFPasswordIncorrect
     from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
     from pdfminer.pdfpage import PDFPage
     from pdfminer.pdfparser import PDFParser
 
-    document = PDFDocument(PDFParser(io.BytesIO(data)), password="")
+    try:
+        document = PDFDocument(PDFParser(io.BytesIO(data)), password="")
+    except PDFPasswordIncorrect as exc:
+        raise ValueError("the PDF is protected by a password: upload it without one") from exc
     resources = PDFResourceManager()
     device = PDFPageAggregator(resources, laparams=LAParams(char_margin=_LINE_MERGE))
     interpreter = PDFPageInterpreter(resources, device)

@@ -118,6 +118,17 @@ def test_a_pdf_encrypted_with_an_empty_password_still_opens(algorithm):
     assert load_document("rapport.pdf", buffer.getvalue()).text == _load("rapport.pdf").text
 
 
+def test_a_pdf_that_needs_a_password_is_refused_with_a_clear_error():
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(FIXTURES / "rapport.pdf"))
+    writer.encrypt(user_password="motdepasse", owner_password="secret", algorithm="AES-256")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    with pytest.raises(EmptyDocumentError, match="Cannot read 'secret.pdf'.*protected by a password"):
+        load_document("secret.pdf", buffer.getvalue())
+
+
 def test_reading_stops_at_the_text_limit_without_parsing_every_page():
     with pytest.raises(DocumentTooLargeError, match="more than 1000 characters of text \\(reached by page 1\\)"):
         _load("guide.pdf", max_extracted_chars=1000)
