@@ -339,14 +339,14 @@ def _paragraph(box: _Box, vocabulary: set[str]) -> str:
             out = out[:-1] + line
         elif (cut := _HYPHENATED_END.search(out)) and line[:1].islower():
             second = _WORD.match(line)
-            keep = second is not None and _keeps_hyphen(cut.group(1), second.group(0), vocabulary)
+            keep = second is not None and keeps_line_end_hyphen(cut.group(1), second.group(0), vocabulary)
             out = out + line if keep else out[:-1] + line
         else:
             out += ("\n" if _LIST_ITEM.match(line) else " ") + line
     return out
 
 
-def _keeps_hyphen(first: str, second: str, vocabulary: set[str]) -> bool:
+def keeps_line_end_hyphen(first: str, second: str, vocabulary: set[str]) -> bool:
     """Whether ``first-`` / ``second`` at a line break is a compound word (``peut-être``) rather
     than a word hyphenated to fit (``dévelop-`` / ``pement``): the document's own unbroken
     spelling decides when it has one, else the usual second parts of French compounds do."""

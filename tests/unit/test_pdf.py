@@ -10,6 +10,7 @@ import pytest
 
 from retrievers.chunking import chunk_document
 from retrievers.loaders import DocumentTooLargeError, EmptyDocumentError, ExtractionLimits, load_document
+from retrievers.pdf import keeps_line_end_hyphen
 from tests.support.documents import make_pdf
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "pdf"
@@ -62,6 +63,20 @@ def test_paragraphs_are_whole_and_line_breaks_and_hyphens_are_undone():
     assert "qui peut-être déposée" in document.text  # a compound keeps its hyphen
     for chunk in _chunks(document):
         assert chunk.text[0].isupper(), chunk.text[:60]  # cut at paragraph starts, never mid-sentence
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "vocabulary", "kept"),
+    [
+        ("dévelop", "pement", set(), False),  # a word hyphenated to fit the line
+        ("celui", "ci", set(), True),  # a compound's usual second part
+        ("dix", "huit", set(), True),
+        ("porte", "monnaie", {"porte-monnaie"}, True),  # the document writes it whole elsewhere
+        ("vil", "le", {"ville"}, False),  # ...or unhyphenated, which beats the list ("le")
+    ],
+)
+def test_a_line_end_hyphen_is_kept_for_compounds_only(first, second, vocabulary, kept):
+    assert keeps_line_end_hyphen(first, second, vocabulary) is kept
 
 
 def test_running_headers_page_numbers_and_ligatures_are_gone():
