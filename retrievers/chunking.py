@@ -25,9 +25,10 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from retrievers.base import Chunk
 
-CHUNKER_VERSION = 2
-"""Raised when a change here cuts the same text differently: a file stored by an earlier chunker is
-cut again the next time it is ingested, even with the same bytes."""
+CHUNKER_VERSION = 3
+"""Raised when a change here, or in how a loader reads a format (3: PDFs read by their layout), cuts
+the same file differently: a file stored by an earlier chunker is cut again the next time it is
+ingested, even with the same bytes."""
 SECTION_SEPARATOR = " › "
 PLAIN_HEADING_LEVEL = 7
 MAX_PLAIN_HEADING_CHARS = 80

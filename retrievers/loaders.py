@@ -14,6 +14,7 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 from retrievers.chunking import MAX_HEADING_CHARS
+from retrievers.pdf import TextLimitError
 
 if TYPE_CHECKING:
     from bs4 import BeautifulSoup, Tag
@@ -86,12 +87,17 @@ def load_document(filename: str, data: bytes, limits: ExtractionLimits | None = 
         elif suffix in (".html", ".htm"):
             title, text = _html(data)
         elif suffix == ".pdf":
-            title, pages = _pdf(data)
+            title, pages = _pdf(data, limits)
             text = "\n\n".join(pages)
         else:
             title, text = _docx(data)
     except EmptyDocumentError:
         raise
+    except TextLimitError as exc:
+        raise DocumentTooLargeError(
+            f"'{filename}' holds more than {exc.limit} characters of text (reached by page {exc.pages}), "
+            "over the limit per file: split it"
+        ) from exc
     except Exception as exc:
         raise EmptyDocumentError(f"Cannot read '{filename}' ({type(exc).__name__}: {exc})"[:300]) from exc
     text = text.strip()
@@ -230,15 +236,12 @@ def _html(data: bytes) -> tuple[str, str]:
     return title, text
 
 
-def _pdf(data: bytes) -> tuple[str, tuple[str, ...]]:
-    """Title: the document's metadata, when set; the text of each page apart."""
-    from pypdf import PdfReader
+def _pdf(data: bytes, limits: ExtractionLimits) -> tuple[str, tuple[str, ...]]:
+    """Title and one text per page, paragraphs and headings recovered from the layout
+    (``retrievers.pdf``)."""
+    from retrievers.pdf import read_pdf
 
-    reader = PdfReader(io.BytesIO(data))
-    if reader.is_encrypted:
-        reader.decrypt("")
-    title = reader.metadata.title if reader.metadata and reader.metadata.title else ""
-    return str(title), tuple(page.extract_text() or "" for page in reader.pages)
+    return read_pdf(data, limits.max_extracted_chars)
 
 
 def _docx(data: bytes) -> tuple[str, str]:

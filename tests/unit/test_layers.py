@@ -28,6 +28,7 @@ MODULES = [
     "benchmarks.bench_retrieval",
     "benchmarks.bench_memory",
     "benchmarks.bench_transcription",
+    "benchmarks.bench_pdf",
 ]
 
 
