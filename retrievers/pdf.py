@@ -212,14 +212,16 @@ def _lines(item, bottom: float, height: float) -> list[_Line]:
 
 
 def _continued(boxes: list[_Box]) -> list[_Box]:
-    """A paragraph cut by a column break rejoined: a box that ends mid-sentence followed, on the
-    same page, by one that starts in lowercase. (Pages stay apart: each keeps its own text.)"""
+    """A paragraph cut by a column or a page break rejoined: a box that ends mid-sentence followed
+    by one that starts in lowercase, on the same page or first on the next. A paragraph carried
+    over stays on the page where it starts (the one its citation gives), so that no sentence is
+    quoted cut in two."""
     out: list[_Box] = []
     for box in boxes:
         previous = out[-1] if out else None
         if (
             previous is not None
-            and previous.page == box.page
+            and box.page in (previous.page, previous.page + 1)
             and not (previous.level or box.level or previous.cells or box.cells or previous.mono or box.mono)
             and not previous.lines[-1].text.endswith((".", "!", "?", ":", ";", "»", ")"))
             and box.lines[0].text[:1].islower()

@@ -156,3 +156,16 @@ def test_a_pdf_without_text_or_broken_keeps_its_error():
     truncated = (FIXTURES / "guide.pdf").read_bytes()[:2000]
     with pytest.raises(EmptyDocumentError, match="Cannot read"):
         load_document("coupé.pdf", truncated)
+
+
+def test_a_paragraph_cut_by_a_page_break_is_rejoined_on_the_page_where_it_starts():
+    """``suite.pdf``: the third paragraph runs from page 1 onto page 2 in mid-sentence. Quoted from
+    its page 1 half alone, the answer would stop at "qui peut ainsi"."""
+    document = _load("suite.pdf")
+    assert len(document.pages) == 2
+    assert document.pages[0].endswith("qui suivent.") and document.pages[1].startswith("Le paragraphe numéro")
+    paragraphs = [p for page in document.pages for p in page.split("\n\n") if not p.startswith("#")]
+    assert [p.split()[3] for p in paragraphs] == [str(n) for n in range(1, 9)]
+    assert all(p.endswith("qui suivent.") and p.count("qui peut ainsi continuer à travailler") == 1 for p in paragraphs)
+    cut = [c for c in _chunks(document) if "continuer à travailler" in c.text and "qui peut ainsi continuer" not in c.text]
+    assert cut == [], "a chunk starts in the middle of the sentence the page break cut"
