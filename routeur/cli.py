@@ -217,6 +217,15 @@ async def _ask_server(args: argparse.Namespace) -> int:
     return printer.status
 
 
+def _located(source: dict[str, Any]) -> str:
+    """A source's title, then its section path and page when known: ``Guide › Installation, p. 3``
+    (the path often starts with the title: it is not repeated)."""
+    title, section, page = source["title"], source.get("section") or "", source.get("page")
+    if section and section != title:
+        title = section if section.startswith(f"{title} › ") else f"{title} › {section}"
+    return f"{title}, p. {page}" if page else title
+
+
 class EventPrinter:
     """The event protocol for a terminal: steps on stderr (each on its own line, even when the
     answer's text is mid-line on stdout), the answer streamed on stdout, then its sources."""
@@ -250,7 +259,7 @@ class EventPrinter:
             self._end_line()
             for source in data["sources"]:
                 where = f" <{source['url']}>" if source["url"] else ""
-                print(f"[{source['id']}] {source['title']}{where}  (file {source['file_id']})", file=self.out)
+                print(f"[{source['id']}] {_located(source)}{where}  (file {source['file_id']})", file=self.out)
 
     def _end_line(self) -> None:
         """Close the answer's line before anything else is printed, on either stream."""

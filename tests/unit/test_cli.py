@@ -59,6 +59,22 @@ def test_the_answer_line_is_closed_before_a_step_or_the_sources_are_printed():
     assert printer.status == 0
 
 
+def test_the_sources_give_their_section_and_page():
+    out = io.StringIO()
+    printer = EventPrinter(quiet=False, out=out, err=io.StringIO())
+    sources = [
+        {"id": 1, "title": "Guide", "url": None, "file_id": "f1", "section": "Guide › Installation", "page": 3},
+        {"id": 2, "title": "Guide", "url": "https://intranet/guide", "file_id": "f1", "section": "Mise à jour", "page": None},
+        {"id": 3, "title": "FAQ", "url": None, "file_id": "f2", "section": "FAQ", "page": None},
+    ]
+    printer.print({"event": "done", "data": {"answer": "", "sources": sources}})
+    assert out.getvalue().splitlines() == [
+        "[1] Guide › Installation, p. 3  (file f1)",
+        "[2] Guide › Mise à jour <https://intranet/guide>  (file f1)",
+        "[3] FAQ  (file f2)",
+    ]
+
+
 def test_quiet_prints_the_answer_on_its_own_line_and_errors_set_the_status():
     out, err = io.StringIO(), io.StringIO()
     printer = EventPrinter(quiet=True, out=out, err=err)
