@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, NotRequired, Protocol, runtime_checkable
 
 from typing_extensions import TypedDict
 
@@ -55,6 +55,10 @@ class Hit(TypedDict):
     score: float
     section: str
     page: int | None
+    similarity: NotRequired[float]
+    """Cosine between the query's dense vector and the chunk's, when the search embedded the
+    query (always in dense mode, where it is the score; on request otherwise): what the offline
+    reranker reads as the semantic signal, whatever the score was fused from."""
 
 
 @dataclass(frozen=True)
@@ -118,8 +122,11 @@ class DocumentStore(Protocol):
         sources: list[str] | None = None,
         top_k: int = 5,
         mode: SearchMode = "hybrid",
+        similarity: bool = False,
     ) -> list[Hit]:
-        """Best chunks of ``project_id`` (restricted to ``sources`` file ids when non-empty)."""
+        """Best chunks of ``project_id`` (restricted to ``sources`` file ids when non-empty).
+        Dense hits always carry ``similarity``; ``similarity=True`` asks it of every mode (the
+        query is embedded for a sparse search too, and each hit's dense vector read back)."""
         ...
 
     async def list_files(self, *, project_id: str) -> list[FileInfo]: ...

@@ -94,12 +94,14 @@ async def hybrid_search(
     top_k: int = 5,
     config: FusionConfig = DEFAULT_FUSION,
 ) -> list[Hit]:
-    """The ``top_k`` best of both searches, fused (both bounded by the same project and sources)."""
+    """The ``top_k`` best of both searches, fused (both bounded by the same project and sources).
+    Every hit carries its dense ``similarity`` to the query, the sparse side's too: the offline
+    reranker reads it whichever list a passage came from."""
     if top_k < 1:
         return []
     depth = max(config.depth, top_k)
     dense, sparse = await asyncio.gather(
         store.search(query, project_id=project_id, sources=sources, top_k=depth, mode="dense"),
-        store.search(query, project_id=project_id, sources=sources, top_k=depth, mode="sparse"),
+        store.search(query, project_id=project_id, sources=sources, top_k=depth, mode="sparse", similarity=True),
     )
     return fuse(dense, sparse, config)[:top_k]
