@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, NotRequired, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from typing_extensions import TypedDict
 
@@ -42,8 +42,8 @@ class Chunk:
         return f"# {context}\n{self.text}" if context else self.text
 
 
-class Hit(TypedDict):
-    """One retrieved chunk, as it travels through the graph state."""
+class _Hit(TypedDict):
+    """The keys every hit has (``Hit``)."""
 
     point_id: str
     file_id: str
@@ -55,7 +55,12 @@ class Hit(TypedDict):
     score: float
     section: str
     page: int | None
-    similarity: NotRequired[float]
+
+
+class Hit(_Hit, total=False):
+    """One retrieved chunk, as it travels through the graph state."""
+
+    similarity: float
     """Cosine between the query's dense vector and the chunk's, when the search embedded the
     query (always in dense mode, where it is the score; on request otherwise): what the offline
     reranker reads as the semantic signal, whatever the score was fused from."""
