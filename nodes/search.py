@@ -52,7 +52,9 @@ async def _search(state: AgentState, runtime: Runtime[AgentContext], mode: Searc
     depth = candidates(ctx.top_k)
     sources = ctx.sources or None
     if mode == "hybrid":
-        hits = await fusion.hybrid_search(store, state["query"], project_id=ctx.project_id, sources=sources, top_k=depth)
+        hits = await fusion.hybrid_search(
+            store, state["query"], project_id=ctx.project_id, sources=sources, top_k=depth, similarity=ctx.semantic_weight > 0
+        )
     else:
         hits = await store.search(state["query"], project_id=ctx.project_id, sources=sources, top_k=depth, mode=mode)
     runtime.stream_writer(events.phase("search", "complete", hits=len(hits), round=rounds or None))

@@ -226,7 +226,7 @@ async def test_every_mode_can_return_each_hit_s_dense_similarity(loaded, mode):
     assert hits and all(h["similarity"] == pytest.approx(dense[h["point_id"]], abs=1e-4) for h in hits)
     if mode != "dense":
         assert all("similarity" not in h for h in await store.search(query, project_id="alpha", mode=mode, top_k=20))
-    fused = await fusion.hybrid_search(store, query, project_id="alpha", top_k=20)
+    fused = await fusion.hybrid_search(store, query, project_id="alpha", top_k=20, similarity=True)
     assert fused and all(h["similarity"] == pytest.approx(dense[h["point_id"]], abs=1e-4) for h in fused)
 
 
