@@ -234,15 +234,26 @@ class EdgeDocumentStore(GenerationalStore):
         sparse_query = Query.Nearest(EdgeSparse(sparse.indices, sparse.values), using=SPARSE)
         vectors = [DENSE] if similarity and dense is not None else None
         if mode == "sparse":
-            request = QueryRequest(limit=top_k, query=sparse_query, filter=flt, params=sparse_params, with_payload=True, with_vector=vectors)
+            request = QueryRequest(
+                limit=top_k, query=sparse_query, filter=flt, params=sparse_params, with_payload=True, with_vector=vectors
+            )
         elif mode == "dense":
-            request = QueryRequest(limit=top_k, query=Query.Nearest(dense, using=DENSE), filter=flt, params=dense_params, with_payload=True, with_vector=vectors)
+            request = QueryRequest(
+                limit=top_k,
+                query=Query.Nearest(dense, using=DENSE),
+                filter=flt,
+                params=dense_params,
+                with_payload=True,
+                with_vector=vectors,
+            )
         else:
             depth = prefetch_depth(top_k)
             prefetches = [Prefetch(limit=depth, query=Query.Nearest(dense, using=DENSE), filter=flt, params=dense_params)]
             if sparse.indices:
                 prefetches.append(Prefetch(limit=depth, query=sparse_query, filter=flt, params=sparse_params))
-            request = QueryRequest(limit=top_k, prefetches=prefetches, query=Fusion.Rrf(k=RRF_K), filter=flt, with_payload=True, with_vector=vectors)
+            request = QueryRequest(
+                limit=top_k, prefetches=prefetches, query=Fusion.Rrf(k=RRF_K), filter=flt, with_payload=True, with_vector=vectors
+            )
         # Fused scores tie often (rank 3 + rank 5 = rank 5 + rank 3) and the engine returns ties in
         # no fixed order: the point id breaks them, so one query always ranks its hits alike.
         points = sorted(self._shard.query(request), key=lambda p: (-p.score, str(p.id)))
