@@ -1,5 +1,6 @@
 """Retrieval relevance on an evaluation dataset: dense, sparse, the store's own hybrid and the
-fusion above the store (``retrievers.fusion``), then the offline reranker on the fused candidates.
+fusion above the store (``retrievers.fusion``), then the offline reranker on the fused candidates,
+lexical and with the semantic order (``--semantic-weight``). Candidates only: no support bar.
 
 For every documentary question (expected files given) it prints hit@1, hit@k, MRR@k and the
 recall of the candidate pool (an expected file among the first ``--depth``), per method. The
@@ -48,22 +49,26 @@ def store_mode(mode: str) -> Search:
     return run
 
 
-def fused(config: FusionConfig, reranked: bool) -> Search:
+def fused(config: FusionConfig, reranked: bool, semantic_weight: float = 0.0) -> Search:
     from nodes.rerank import rerank
     from retrievers.fusion import hybrid_search
 
     async def run(store: DocumentStore, e: Example, q: str, k: int) -> list[Hit]:
-        hits = await hybrid_search(store, q, project_id=e.project_id, sources=e.sources or None, top_k=max(k, config.depth), config=config)
-        return [scored.hit for scored in rerank(q, hits)] if reranked else hits
+        hits = await hybrid_search(
+            store, q, project_id=e.project_id, sources=e.sources or None, top_k=max(k, config.depth), config=config, similarity=semantic_weight > 0
+        )
+        return [scored.hit for scored in rerank(q, hits, semantic_weight)] if reranked else hits
 
     return run
 
 
-def methods(fusions: dict[str, FusionConfig]) -> dict[str, Search]:
+def methods(fusions: dict[str, FusionConfig], semantic_weight: float = 0.0) -> dict[str, Search]:
     found = {"dense": store_mode("dense"), "sparse": store_mode("sparse"), "store hybrid (RRF k=60)": store_mode("hybrid")}
     for name, config in fusions.items():
         found[name] = fused(config, False)
         found[f"{name} + rerank"] = fused(config, True)
+        if semantic_weight > 0:
+            found[f"{name} + rerank, semantic {semantic_weight:g}"] = fused(config, True, semantic_weight)
     return found
 
 
@@ -92,6 +97,9 @@ async def main() -> None:
     parser.add_argument("-k", type=int, default=5)
     parser.add_argument("--depth", type=int, default=30)
     parser.add_argument("--store-only", action="store_true", help="Only the store's own modes (dense, sparse, hybrid)")
+    parser.add_argument(
+        "--semantic-weight", type=float, default=0.5, help="Also rerank with the dense similarity order at this weight (0: not measured)"
+    )
     args = parser.parse_args()
     examples = [e for e in load_dataset(args.dataset) if e.file_ids]
     with tempfile.TemporaryDirectory() as tmp:
@@ -107,7 +115,7 @@ async def main() -> None:
                 "DBSF 1:1": FusionConfig("dbsf", 1.0, 1.0, depth=args.depth),
                 "DBSF dense 0.5": FusionConfig("dbsf", 0.5, 1.0, depth=args.depth),
             }
-            rows = [[name, *await measure(store, examples, search, args.k, args.depth)] for name, search in methods(fusions).items()]
+            rows = [[name, *await measure(store, examples, search, args.k, args.depth)] for name, search in methods(fusions, args.semantic_weight).items()]
         finally:
             store.close()
     print_table(f"{args.dataset}: {len(examples)} documentary questions", ["method", "hit@1", f"hit@{args.k}", f"MRR@{args.k}", f"in top {args.depth}"], rows)

@@ -26,6 +26,10 @@ class AgentContext:
     top_k: int = field(default=5, metadata={"description": "Chunks retrieved per search"})
     min_relevant: int = field(default=1, metadata={"description": "V2: relevant chunks needed before generating"})
     max_search_rounds: int = field(default=2, metadata={"description": "V2: extra searches with a reformulated query"})
+    semantic_weight: float = field(
+        default=0.0,
+        metadata={"description": "Offline reranker: weight of the dense similarity order beside the lexical one (0: lexical only)"},
+    )
 
     @classmethod
     def from_settings(
@@ -46,4 +50,5 @@ class AgentContext:
             sources=list(sources or []),
             top_k=top_k or settings.top_k,
             max_search_rounds=settings.max_search_rounds,
+            semantic_weight=settings.resolved_semantic_weight(),
         )

@@ -45,16 +45,32 @@ FILE_SEARCH_DEPTH = 10
 """Passages the within-file search returns (20 measured the same, 5 answered two fewer)."""
 
 
-def supported(ranked: list[Scored], top_k: int, question: str = "") -> list[Hit]:
-    """The reranked passages that support the question enough and mention every name it uses
-    (``unknown_names``), at most ``top_k``: each file's best passage first, then each file's
-    second (``interleave_files``), so that one file's passages leave room for the others; the
-    files with more matching candidates first (``by_file_evidence``)."""
+MIN_PASSAGE_SUPPORT = 0.1
+"""Offline, with the reranker's semantic order: once some passage clears the bar above (the
+documents answer the question), the others are kept down to this support, in that order. A
+passage that says the answer in other words holds few of the question's words, and the dense
+order can bring it up; whether to answer at all is still decided by the bar alone. Without the
+semantic order the bar applies to every passage (the lower one, measured alone with MiniLM, lost
+V2 a file and an answer on python-docs-fr)."""
+
+
+def supported(ranked: list[Scored], top_k: int, question: str = "", *, semantic: bool = False) -> list[Hit]:
+    """The reranked passages to answer from, at most ``top_k``; none unless one of them supports
+    the question enough (``MIN_SUPPORT``, ``MIN_SHARE_OF_BEST``) and mentions every name it uses
+    (``unknown_names``). Then the passages that clear that bar — or ``MIN_PASSAGE_SUPPORT`` when
+    ``ranked`` is in the ``semantic`` order — and mention those names, in the reranker's order:
+    each file's best passage first, then each file's second (``interleave_files``), so that one
+    file's passages leave room for the others; the files with more matching candidates first
+    (``by_file_evidence``)."""
     if not ranked:
         return []
     best = max(s.support for s in ranked)
     floor = max(MIN_SUPPORT, MIN_SHARE_OF_BEST * best)
-    kept = [s for s in ranked if s.support >= floor and not unknown_names(question, [s.hit])]
+    named = [s for s in ranked if not unknown_names(question, [s.hit])]
+    if not any(s.support >= floor for s in named):
+        return []
+    passage_floor = min(floor, MIN_PASSAGE_SUPPORT) if semantic else floor
+    kept = [s for s in named if s.support >= passage_floor]
     return [s.hit for s in by_file_evidence(interleave_files(kept)[: max(top_k, 1)], ranked)]
 
 
@@ -119,14 +135,16 @@ async def within_kept_files(ctx: AgentContext, question: str, hits: list[Hit], k
     expected fact)."""
     files = list(dict.fromkeys(h["file_id"] for h in kept))[:FOCUS_FILES]
     store = (await dependencies()).store
-    found = await search_within_files(store, question, project_id=ctx.project_id, files=files, sources=ctx.sources, top_k=FILE_SEARCH_DEPTH)
+    found = await search_within_files(
+        store, question, project_id=ctx.project_id, files=files, sources=ctx.sources, top_k=FILE_SEARCH_DEPTH, similarity=ctx.semantic_weight > 0
+    )
     known = {h["point_id"] for h in hits}
     # The within-file search scores on its own scale (fusion maps each list by its distribution):
     # a passage the first search left out ranked below all its candidates, so it takes the
     # lowest candidate's score as its retrieval prior.
     lowest = min((h["score"] for h in hits), default=0.0)
     new = [Hit(**{**h, "score": lowest}) for h in found if h["point_id"] not in known]  # type: ignore[typeddict-item]
-    return with_file_passages(rerank(question, hits + new), kept, files, question)
+    return with_file_passages(rerank(question, hits + new, ctx.semantic_weight), kept, files, question)
 
 
 class Relevance(BaseModel):
@@ -140,12 +158,12 @@ async def evaluate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     # Passages are judged against the question as first understood (standalone, for a follow-up),
     # not against a later round's reformulation: more rounds find more candidates, not a lower bar.
     question = (state.get("queries") or [state["query"]])[0]
-    ranked = rerank(question, state.get("hits", []))
+    ranked = rerank(question, state.get("hits", []), ctx.semantic_weight)
     models = (await dependencies()).models
     if not ranked:
         relevant: list[Hit] = []
     elif models.is_offline(ctx.model):
-        relevant = supported(ranked, ctx.top_k, question)
+        relevant = supported(ranked, ctx.top_k, question, semantic=ctx.semantic_weight > 0)
         if relevant:
             relevant = await within_kept_files(ctx, question, state.get("hits", []), relevant)
     else:

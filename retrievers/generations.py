@@ -117,8 +117,10 @@ class GenerationalStore:
         sparse: SparseVector,
         selector: Selector,
         top_k: int,
+        similarity: bool = False,
     ) -> list[Hit]:
-        """Ranked hits; sparse IDF is computed over ``selector.project_id``'s points only."""
+        """Ranked hits; sparse IDF is computed over ``selector.project_id``'s points only. With
+        ``similarity``, each hit carries its cosine with ``dense`` (``schema.with_similarity``)."""
         raise NotImplementedError
 
     def _engine_ping(self) -> None:
@@ -297,6 +299,7 @@ class GenerationalStore:
         sources: list[str] | None = None,
         top_k: int = 5,
         mode: SearchMode = "hybrid",
+        similarity: bool = False,
     ) -> list[Hit]:
         if mode not in ("dense", "sparse", "hybrid"):
             raise ValueError(f"Unknown search mode {mode!r}: use dense, sparse or hybrid")
@@ -306,9 +309,16 @@ class GenerationalStore:
         sparse = self._sparse.encode_query(query)
         if mode == "sparse" and not sparse.indices:
             return []
-        dense = None if mode == "sparse" else await self._embeddings.aembed_query(query)
+        # A hybrid search embeds the query for its dense side anyway (the cache and the batcher
+        # make that one model call for both sides): reading the sparse hits' similarity costs
+        # their vectors only.
+        dense = None if mode == "sparse" and not similarity else await self._embeddings.aembed_query(query)
         selector = Selector(project_id, list(sources) if sources else None)
-        return await self._run(self._engine_search, mode, dense, sparse, selector, top_k)
+        hits = await self._run(self._engine_search, mode, dense, sparse, selector, top_k, similarity and mode != "dense")
+        if mode == "dense":
+            for found in hits:
+                found["similarity"] = found["score"]
+        return hits
 
     async def list_files(self, *, project_id: str) -> list[FileInfo]:
         await self._ready()

@@ -36,6 +36,7 @@ from retrievers.schema import (
     hit,
     point_id,
     prefetch_depth,
+    with_similarity,
 )
 from retrievers.sparse import SparseEncoder, SparseVector
 from routeur.settings import Settings
@@ -187,7 +188,7 @@ class QdrantDocumentStore(GenerationalStore):
                 return
 
     def _engine_search(
-        self, mode: SearchMode, dense: list[float] | None, sparse: SparseVector, selector: Selector, top_k: int
+        self, mode: SearchMode, dense: list[float] | None, sparse: SparseVector, selector: Selector, top_k: int, similarity: bool = False
     ) -> list[Hit]:
         flt = self._filter(selector)
         # IDF over the whole project (not only the sources asked), as on the embedded engine.
@@ -204,9 +205,15 @@ class QdrantDocumentStore(GenerationalStore):
             if sparse.indices:
                 prefetch.append(models.Prefetch(query=sparse_query, using=SPARSE, filter=flt, limit=depth, params=sparse_params))
             kwargs = {"prefetch": prefetch, "query": models.RrfQuery(rrf=models.Rrf(k=RRF_K))}
-        response = self._client.query_points(self.collection, query_filter=flt, limit=top_k, with_payload=True, **kwargs)
+        vectors = similarity and dense is not None
+        response = self._client.query_points(
+            self.collection, query_filter=flt, limit=top_k, with_payload=True, with_vectors=[DENSE] if vectors else False, **kwargs
+        )
         points = sorted(response.points, key=lambda p: (-p.score, str(p.id)))  # ties in a fixed order, as the embedded store
-        return [hit(point.id, point.score, point.payload or {}) for point in points]
+        hits = [hit(point.id, point.score, point.payload or {}) for point in points]
+        if vectors:
+            return with_similarity(hits, dense, [point.vector[DENSE] for point in points])  # type: ignore[arg-type,index]
+        return hits
 
     def _engine_ping(self) -> None:
         self._client.get_collections()

@@ -17,6 +17,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from retrievers.base import Chunk, FileInfo, Hit, SourceFile
 
 DENSE = "dense"
@@ -114,6 +116,21 @@ def hit(point_id_: object, score: float, payload: dict[str, Any]) -> Hit:
         section=payload.get("section") or "",
         page=payload.get("page"),
     )
+
+
+def with_similarity(hits: list[Hit], query: Sequence[float], vectors: Sequence[Sequence[float]]) -> list[Hit]:
+    """``hits`` with ``similarity``: the cosine of ``query`` with each hit's dense vector (in the
+    same order). Both norms are divided out: stored vectors are unit length under cosine distance,
+    a query vector need not be."""
+    if not hits:
+        return hits
+    matrix = np.asarray(vectors, dtype=np.float32)
+    q = np.asarray(query, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1) * float(np.linalg.norm(q))
+    cosines = np.divide(matrix @ q, norms, out=np.zeros(len(hits), dtype=np.float32), where=norms > 0)
+    for found, value in zip(hits, cosines.tolist(), strict=True):
+        found["similarity"] = value
+    return hits
 
 
 class FileTally:

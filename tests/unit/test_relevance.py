@@ -8,22 +8,29 @@ import statistics
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
-from nodes.evaluation import MIN_SUPPORT, supported, unknown_names
+from nodes.evaluation import MIN_PASSAGE_SUPPORT, MIN_SUPPORT, supported, unknown_names
 from nodes.intent import _heuristic
 from nodes.lexical import is_chit_chat
 from nodes.models.extractive import extract_answer
-from nodes.rerank import FILE_WEIGHT, Scored, by_file_evidence, interleave_files, rerank
+from nodes.rerank import FILE_WEIGHT, Scored, by_file_evidence, interleave_files, rerank, semantic
 from retrievers import sparse
 from retrievers.base import Chunk, Hit
 from retrievers.chunking import chunk_document
 from retrievers.fusion import FusionConfig, dbsf, fuse, rrf
 from retrievers.loaders import load_document
+from retrievers.schema import with_similarity
 from retrievers.sparse import SparseEncoder
 from retrievers.text import sentences
+from routeur.settings import Settings
 
 
-def hit(pid: str, text: str, score: float = 1.0, *, title: str = "Doc", section: str = "", file_id: str = "f") -> Hit:
-    return Hit(point_id=pid, file_id=file_id, project_id="p", title=title, url=None, chunk_index=0, text=text, score=score, section=section, page=None)
+def hit(
+    pid: str, text: str, score: float = 1.0, *, title: str = "Doc", section: str = "", file_id: str = "f", similarity: float | None = None
+) -> Hit:
+    found = Hit(point_id=pid, file_id=file_id, project_id="p", title=title, url=None, chunk_index=0, text=text, score=score, section=section, page=None)
+    if similarity is not None:
+        found["similarity"] = similarity
+    return found
 
 
 # -- chunking -------------------------------------------------------------------------------------
@@ -194,6 +201,97 @@ def test_file_evidence_keeps_the_order_of_the_passages_within_a_file():
     first, second = scored("y1", "y", 0.40), scored("y2", "y", 0.35)
     lone = scored("x", "x", 0.41)
     assert [s.hit["point_id"] for s in by_file_evidence([lone, first, second], [lone, first, second])] == ["y1", "x", "y2"]
+
+
+# -- the semantic signal ---------------------------------------------------------------------------
+
+LENGTH_QUESTION = "En morceaux de quelle longueur les textes sont-ils coupés avant d'être indexés ?"
+
+
+def length_candidates() -> list[Hit]:
+    """One passage sharing the question's words without answering it, one answering it in other
+    words (few shared words, the dense model close), one neither."""
+    return [
+        hit("api", "Le champ longueur de la requête limite les textes envoyés à l'API.", 1.0, file_id="api", similarity=0.50),
+        hit("chunks", "À l'ingestion, chaque document est découpé en passages d'au plus 900 caractères, indexés ensuite.", 0.9, file_id="deploy", similarity=0.85),
+        hit("faq", "La déconnexion du client annule l'appel en cours.", 0.8, file_id="faq", similarity=0.60),
+    ]
+
+
+def test_a_passage_saying_the_question_in_other_words_ranks_up_and_is_kept_with_the_semantic_order():
+    candidates = length_candidates()
+    lexical = rerank(LENGTH_QUESTION, candidates)
+    support = {s.hit["point_id"]: s.support for s in lexical}
+    assert support["api"] >= MIN_SUPPORT > support["chunks"] >= MIN_PASSAGE_SUPPORT and support["faq"] < MIN_PASSAGE_SUPPORT
+    # Lexical alone: the passage sharing the question's words wins, the answer is not kept.
+    assert [s.hit["point_id"] for s in lexical][:1] == ["api"]
+    assert [h["point_id"] for h in supported(lexical, top_k=5, question=LENGTH_QUESTION)] == ["api"]
+    fused = rerank(LENGTH_QUESTION, candidates, semantic_weight=0.5)
+    assert [s.hit["point_id"] for s in fused] == ["chunks", "api", "faq"]
+    # The support (the bar) stays lexical; the passage with no shared word stays out however close.
+    assert {s.hit["point_id"]: s.support for s in fused} == support
+    kept = supported(fused, top_k=5, question=LENGTH_QUESTION, semantic=True)
+    assert [h["point_id"] for h in kept] == ["chunks", "api"]
+
+
+def test_a_close_passage_is_not_kept_when_no_passage_clears_the_bar():
+    question = "Quel temps de cuisson pour une tarte aux pommes ?"
+    candidates = [
+        hit("a", "Le temps d'exécution se mesure avec timeit.", 1.0, file_id="a", similarity=0.95),
+        hit("b", "Le module csv lit les fichiers tabulés.", 0.9, file_id="b", similarity=0.90),
+    ]
+    fused = rerank(question, candidates, semantic_weight=1.0)
+    assert max(s.support for s in fused) < MIN_SUPPORT
+    assert supported(fused, top_k=5, question=question, semantic=True) == []
+
+
+def test_the_names_rule_holds_with_the_semantic_order():
+    question = "Comment formater mon code avec Black dans VS Code ?"
+    candidates = [
+        hit("a", "Pour formater le code, la fonction format renvoie une chaîne formatée.", 1.0, file_id="a", similarity=0.9),
+        hit("b", "Le code formaté suit le guide de style.", 0.9, file_id="b", similarity=0.8),
+    ]
+    fused = rerank(question, candidates, semantic_weight=0.5)
+    assert max(s.support for s in fused) >= MIN_SUPPORT
+    assert supported(fused, top_k=5, question=question, semantic=True) == []
+
+
+def test_the_semantic_order_places_files_and_each_file_s_passages_keep_their_lexical_order():
+    question = "Comment augmenter la limite de récursion ?"
+    candidates = [
+        hit("a1", "On peut augmenter la limite de récursion avec setrecursionlimit.", 1.0, file_id="a", similarity=0.2),
+        hit("b1", "La limite de récursion protège la pile.", 0.9, file_id="b", similarity=0.3),
+        hit("a2", "La récursion profonde consomme la pile.", 0.8, file_id="a", similarity=0.9),
+    ]
+    lexical = [s.hit["point_id"] for s in rerank(question, candidates)]
+    assert lexical == ["a1", "b1", "a2"]
+    fused = rerank(question, candidates, semantic_weight=0.9)
+    # File a's closest passage (a2) earns its file the first place, which a's lexically best fills.
+    assert [s.hit["point_id"] for s in fused] == ["a1", "b1", "a2"]
+    assert [s.hit["file_id"] for s in fused] == ["a", "b", "a"] and fused[0].score > fused[1].score > fused[2].score
+    by_b = rerank(question, [{**c, "similarity": 0.9 if c["file_id"] == "b" else 0.1} for c in candidates], semantic_weight=0.9)  # type: ignore[typeddict-item]
+    assert [s.hit["point_id"] for s in by_b] == ["b1", "a1", "a2"]
+
+
+def test_without_similarities_the_semantic_order_is_the_lexical_one():
+    candidates = [{k: v for k, v in c.items() if k != "similarity"} for c in length_candidates()]
+    lexical = rerank(LENGTH_QUESTION, candidates)  # type: ignore[arg-type]
+    assert semantic(lexical, 0.5) == lexical
+    assert [s.hit["point_id"] for s in rerank(LENGTH_QUESTION, candidates, semantic_weight=0.5)] == [s.hit["point_id"] for s in lexical]  # type: ignore[arg-type]
+
+
+def test_similarity_is_the_cosine_whatever_the_query_norm():
+    hits = with_similarity([hit("a", "x"), hit("b", "y")], [3.0, 4.0], [[0.6, 0.8], [1.0, 0.0]])
+    assert [round(h["similarity"], 6) for h in hits] == [1.0, 0.6]
+
+
+def test_the_semantic_weight_defaults_by_dense_model():
+    assert Settings(_env_file=None).resolved_semantic_weight() == 0.0
+    assert Settings(_env_file=None, embeddings_local_model="multilingual-e5-small").resolved_semantic_weight() == 0.5
+    assert Settings(_env_file=None, embeddings_provider="openai").resolved_semantic_weight() == 0.5
+    assert Settings(_env_file=None, semantic_weight=0.3).resolved_semantic_weight() == 0.3
+    with pytest.raises(ValueError):
+        Settings(_env_file=None, semantic_weight=1.5)
 
 
 # -- extractive answers ---------------------------------------------------------------------------

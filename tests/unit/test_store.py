@@ -123,7 +123,8 @@ async def test_hybrid_ranks_a_keyword_only_its_chunk_contains_first(corpus):
 async def test_hits_carry_the_chunk_and_its_document(corpus):
     store, ids = corpus
     [hit] = await store.search("port 7860", project_id="alpha", mode="sparse", top_k=1)
-    assert set(hit) == set(Hit.__annotations__)
+    # Every key but the optional dense similarity, which a sparse search gives only on request.
+    assert set(hit) == set(Hit.__required_keys__) == set(Hit.__annotations__) - {"similarity"}
     assert hit["file_id"] == ids[("alpha", "reseau.md")] == file_id_for("alpha", "reseau.md")
     assert hit["title"] == "Réseau" and "7860" in hit["text"] and hit["chunk_index"] == 0
     assert hit["url"] is None and hit["score"] > 0

@@ -17,6 +17,7 @@ import sys
 import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
+from retrievers import fusion
 from retrievers.edge import EdgeDocumentStore
 from retrievers.generations import Selector
 from retrievers.ingestion import file_id_for, ingest_bytes
@@ -212,6 +213,21 @@ async def test_both_backends_rank_alike_on_the_same_corpus(settings_factory, emb
         assert [h["point_id"] for h in edge] == [h["point_id"] for h in server]
         assert [h["score"] for h in edge] == pytest.approx([h["score"] for h in server], rel=1e-4)
     assert any(len(r) >= 3 for r in results["edge"])
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_every_mode_can_return_each_hit_s_dense_similarity(loaded, mode):
+    """The offline reranker's semantic signal: a dense hit's similarity is its score; any other
+    mode gives the same cosine on request (the sparse side of a fused search), and none unasked."""
+    store, _ = loaded
+    query = "jeton expiré"
+    dense = {h["point_id"]: h["score"] for h in await store.search(query, project_id="alpha", mode="dense", top_k=20)}
+    hits = await store.search(query, project_id="alpha", mode=mode, top_k=20, similarity=True)
+    assert hits and all(h["similarity"] == pytest.approx(dense[h["point_id"]], abs=1e-4) for h in hits)
+    if mode != "dense":
+        assert all("similarity" not in h for h in await store.search(query, project_id="alpha", mode=mode, top_k=20))
+    fused = await fusion.hybrid_search(store, query, project_id="alpha", top_k=20, similarity=True)
+    assert fused and all(h["similarity"] == pytest.approx(dense[h["point_id"]], abs=1e-4) for h in fused)
 
 
 async def test_another_projects_documents_never_change_a_projects_sparse_scores(loaded):
