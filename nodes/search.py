@@ -62,14 +62,7 @@ async def _search(state: AgentState, runtime: Runtime[AgentContext], mode: Searc
 
 
 async def search_within_files(
-    store: DocumentStore,
-    query: str,
-    *,
-    project_id: str,
-    files: list[str],
-    sources: list[str] | None,
-    top_k: int,
-    similarity: bool = False,
+    store: DocumentStore, query: str, *, project_id: str, files: list[str], sources: list[str] | None, top_k: int
 ) -> list[Hit]:
     """Hybrid search of ``files`` only, within the caller's ``sources`` when given: the filter is
     their intersection, never wider. An empty intersection searches nothing — passed on, an empty
@@ -77,4 +70,4 @@ async def search_within_files(
     allowed = [f for f in dict.fromkeys(files) if not sources or f in sources]
     if not allowed or top_k < 1:
         return []
-    return await fusion.hybrid_search(store, query, project_id=project_id, sources=allowed, top_k=top_k, similarity=similarity)
+    return await fusion.hybrid_search(store, query, project_id=project_id, sources=allowed, top_k=top_k)
