@@ -3,7 +3,7 @@
 Coroutine functions: LangGraph runs a plain function in a worker thread, one hop per edge and
 turn. While queries were embedded by torch, whose OpenMP threads spin while they wait, removing
 those hops made turns erratic on a busy machine; queries now run on ONNX Runtime on one thread, and
-the hops are gone without that cost (README, Per-turn cost)."""
+the hops are gone without that cost (docs/performance.md, Per-turn cost)."""
 
 from __future__ import annotations
 

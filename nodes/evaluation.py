@@ -28,7 +28,7 @@ from retrievers.text import names, stem_set
 MIN_SUPPORT = 0.2
 """Offline: a passage is kept when it supports the question at least this much (``Scored.support``:
 the share of the question's words it holds, rare words weighing more, with the best sentence's).
-Chosen on the development sets (README, Relevance): below it, the questions the documents cannot
+Chosen on the development sets (docs/relevance.md): below it, the questions the documents cannot
 answer and the ones restricted to files that don't hold the answer get passages anyway."""
 MIN_SHARE_OF_BEST = 0.4
 """Offline: passages far behind the best one are dropped, as a grader would. 0.4 rather than 0.6:
@@ -37,7 +37,7 @@ abstention unchanged; 0.0 lost an answer on the demo set (more passages, a worse
 
 FOCUS_FILES = 2
 """Offline: the kept passages' first files, searched again on their own (``within_kept_files``).
-Measured on both development sets (README, Relevance): three cost python-docs-fr V2 a question's
+Measured on both development sets (docs/relevance.md): three cost python-docs-fr V2 a question's
 right file (ranked fifth) and an answer."""
 PASSAGES_PER_FILE = 2
 """Offline: at most this many kept passages of one of those files (3 measured the same)."""

@@ -42,7 +42,7 @@ SEMANTIC_RRF_K = 60
 w / (k + semantic rank)``, with the usual reciprocal-rank constant."""
 FILE_WEIGHT = 0.1
 """``by_file_evidence``: share of a file's second-best candidate score added to its passages.
-Measured on both development sets (README, Relevance): 0.05–0.1 give the same figures."""
+Measured on both development sets (docs/relevance.md): 0.05–0.1 give the same figures."""
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ def candidates(top_k: int) -> int:
     """Search returns more candidates than passages kept: the reranker picks among them, the
     offline evaluation takes each file's best passage first, and a file's other candidates count
     as evidence for it. 40 rather than 20 for five passages: python-docs-fr hit@5 V1 0.574 → 0.638,
-    V2 0.702 → 0.766, the demo set and abstention unchanged (README, Relevance; 50–80 give less
+    V2 0.702 → 0.766, the demo set and abstention unchanged (docs/relevance.md; 50–80 give less
     than 40 but more than 20)."""
     return max(top_k * CANDIDATES_PER_RESULT, MIN_CANDIDATES) if top_k > 0 else 0
 

@@ -149,7 +149,7 @@ class Settings(BaseSettings):
 
     def resolved_semantic_weight(self) -> float:
         """The offline reranker's semantic weight: the setting, else the dense model's default.
-        Measured on both development sets with both local models (README, Relevance): with
+        Measured on both development sets with both local models (docs/relevance.md): with
         multilingual-e5-small the semantic order brings right files up, with all-MiniLM-L6-v2
         it pushes them down (its French cosines say little), so it stays lexical there."""
         if self.semantic_weight is not None:
