@@ -49,7 +49,14 @@ class RankedStore:
     calls: list[list[str] | None] = field(default_factory=list)
 
     async def search(
-        self, query: str, *, project_id: str, sources: list[str] | None = None, top_k: int = 5, mode: SearchMode = "hybrid"
+        self,
+        query: str,
+        *,
+        project_id: str,
+        sources: list[str] | None = None,
+        top_k: int = 5,
+        mode: SearchMode = "hybrid",
+        similarity: bool = False,
     ) -> list[Hit]:
         self.calls.append(list(sources) if sources else None)
         found = [h for h in self.chunks if h["project_id"] == project_id and (not sources or h["file_id"] in sources)]
