@@ -76,7 +76,7 @@ def status(options: OcrOptions) -> str:
     missing = set(options.languages.split("+")) - installed_languages()
     if missing:
         return f"OCR unavailable: Tesseract language pack(s) {', '.join(sorted(missing))} not installed (tesseract-ocr-<lang>)"
-    return f"OCR available: scanned PDF pages are read by Tesseract ({options.languages}, at most {options.max_pages} pages a file)"
+    return f"OCR available: scanned PDF pages are read by Tesseract ({options.languages}, at most {options.max_pages} page{'s' if options.max_pages > 1 else ''} a file)"
 
 
 def read_pages(data: bytes, pages: Sequence[int], options: OcrOptions) -> list[str]:
