@@ -18,6 +18,7 @@ import csv
 import io
 import math
 import os
+import re
 import shutil
 import subprocess
 import unicodedata
@@ -97,17 +98,17 @@ def read_pages(data: bytes, pages: Sequence[int], options: OcrOptions) -> list[s
         )
     document = pdfium.PdfDocument(data)
     try:
-        texts = []
+        read = []
         for index in pages:
             page = document[index]
             width, height = page.get_size()
             scale = min(DPI / 72, math.sqrt(MAX_PIXELS / max(width * height, 1)))
             image = io.BytesIO()
             page.render(scale=scale, grayscale=True).to_pil().save(image, "PPM")  # raw: nothing to compress
-            texts.append(_paragraphs(_tesseract(image.getvalue(), options.languages, round(scale * 72))))
-        return texts
+            read.append(_lines(_tesseract(image.getvalue(), options.languages, round(scale * 72))))
     finally:
         document.close()
+    return [_paragraphs(lines) for lines in _drop_running(read)]
 
 
 def _tesseract(image: bytes, languages: str, dpi: int) -> list[list[str]]:
@@ -126,20 +127,64 @@ def _tesseract(image: bytes, languages: str, dpi: int) -> list[list[str]]:
     return [row for row in rows if len(row) == 12]
 
 
-def _paragraphs(rows: list[list[str]]) -> str:
-    """Tesseract's words grouped by block and paragraph, a paragraph's lines joined with spaces and
-    a word hyphenated at a line end rejoined (unless it is a compound such as ``peut-être``)."""
+@dataclass
+class _Line:
+    paragraph: tuple[str, str]
+    """Tesseract's block and paragraph numbers."""
+    text: str
+    zone: str
+    """``top`` or ``bottom`` for a line inside a page margin, else ``''``."""
+
+
+def _lines(rows: list[list[str]]) -> list[_Line]:
+    """The page's printed lines, words joined with spaces and NFKC-normalised, in reading order."""
+    from retrievers.pdf import MARGIN
+
+    height = next((int(row[9]) for row in rows if row[0] == "1"), 0)
+    words: dict[tuple[str, str, str], list[tuple[str, int, int]]] = {}
+    for _, _, block, par, line, _, _, top, _, tall, _, text in rows:
+        if text := unicodedata.normalize("NFKC", text).strip():
+            words.setdefault((block, par, line), []).append((text, int(top), int(top) + int(tall)))
+    out = []
+    for (block, par, _), line in words.items():
+        y0, y1 = min(w[1] for w in line), max(w[2] for w in line)
+        zone = "top" if y1 <= height * MARGIN else "bottom" if y0 >= height * (1 - MARGIN) else ""
+        out.append(_Line((block, par), " ".join(w[0] for w in line), zone))
+    return out
+
+
+def _drop_running(pages: list[list[_Line]]) -> list[list[_Line]]:
+    """Without running headers and footers, as the layout reading drops them: margin lines whose
+    text, digits masked, repeats on most scanned pages, and lone page numbers."""
+    from retrievers.pdf import MIN_REPEATS, PAGE_NUMBER
+
+    def key(line: _Line) -> tuple[str, str]:
+        return line.zone, re.sub(r"\d+", "#", line.text.lower())
+
+    seen: dict[tuple[str, str], int] = {}
+    for lines in pages:
+        for k in {key(line) for line in lines if line.zone}:
+            seen[k] = seen.get(k, 0) + 1
+    needed = 2 if len(pages) == 2 else MIN_REPEATS
+    return [
+        [line for line in lines if not line.zone or (seen[key(line)] < needed and not PAGE_NUMBER.match(line.text))]
+        for lines in pages
+    ]
+
+
+def _paragraphs(lines: list[_Line]) -> str:
+    """Tesseract's lines grouped by block and paragraph, a paragraph's lines joined with spaces
+    and a word hyphenated at a line end rejoined (unless it is a compound such as ``peut-être``)."""
     from retrievers.pdf import keeps_line_end_hyphen
 
-    lines: dict[tuple[str, str], dict[str, list[str]]] = {}
-    for _, _, block, par, line, *_, text in rows:
-        if text := unicodedata.normalize("NFKC", text).strip():
-            lines.setdefault((block, par), {}).setdefault(line, []).append(text)
-    vocabulary = {w.lower().strip(".,;:!?«»()") for par in lines.values() for line in par.values() for w in line}
+    paragraphs: dict[tuple[str, str], list[str]] = {}
+    for line in lines:
+        paragraphs.setdefault(line.paragraph, []).append(line.text)
+    vocabulary = {w.lower().strip(".,;:!?«»()") for texts in paragraphs.values() for line in texts for w in line.split()}
     out = []
-    for paragraph in lines.values():
+    for texts in paragraphs.values():
         text = ""
-        for line in (" ".join(ws) for ws in paragraph.values()):
+        for line in texts:
             if text.endswith(("-", "\u2010")) and line[:1].islower():
                 first, second = text.split()[-1][:-1], line.split()[0]
                 text = text + line if keeps_line_end_hyphen(first, second, vocabulary) else text[:-1] + line

@@ -47,7 +47,7 @@ with wide gaps is cut in two boxes, the second placed after its paragraph."""
 _BOLD = re.compile(r"bold|black|heavy|semibold|demibold|cmbx|sfbx", re.IGNORECASE)  # cmbx, sfbx: TeX bold
 _MONO = re.compile(r"mono|courier|consol|code|cmtt|sftt", re.IGNORECASE)  # cmtt, sftt: TeX typewriter
 _CID = re.compile(r"\(cid:\d+\)")
-_PAGE_NUMBER = re.compile(r"^(?:page|p\.)?\s*[-–—]?\s*(?:\d+|[ivxlc]{1,6})\s*(?:(?:/|sur|of|de)\s*\d+)?\s*[-–—]?$", re.IGNORECASE)
+PAGE_NUMBER = re.compile(r"^(?:page|p\.)?\s*[-–—]?\s*(?:\d+|[ivxlc]{1,6})\s*(?:(?:/|sur|of|de)\s*\d+)?\s*[-–—]?$", re.IGNORECASE)
 _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 _HYPHENATED_END = re.compile(r"([^\W\d_]+)[-\u2010]$")
 _SOFT_HYPHEN_END = re.compile(r"[^\W\d_]\u00ad$")
@@ -280,7 +280,7 @@ def _drop_running(boxes: list[_Box], pages: int) -> list[_Box]:
     kept: list[_Box] = []
     for box in boxes:
         box.lines = [
-            line for line in box.lines if not line.zone or (len(seen[_running_key(line)]) < needed and not _PAGE_NUMBER.match(line.text))
+            line for line in box.lines if not line.zone or (len(seen[_running_key(line)]) < needed and not PAGE_NUMBER.match(line.text))
         ]
         if box.lines:
             kept.append(box)

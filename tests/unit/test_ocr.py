@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,9 @@ def test_a_scanned_pdf_is_read_with_its_french_accents_paragraph_by_paragraph(re
     # a compound hyphenated at a line end keeps its hyphen
     assert "qui peut-être déposée plus tard" in read_guide.pages[0]
     assert "quatre semaines" in read_guide.pages[1] and "quatre semaines" not in read_guide.pages[0]
+    # the running header (print date, title) and footer (file path, "1/2") of every page are dropped
+    assert not re.search(r"file:|/tmp/|\bPM\b|\b[12]/2\b", read_guide.text)
+    assert read_guide.pages[0].startswith("Guide du service de prêt\n\nCe guide explique")
 
 
 def test_chunks_of_a_scan_keep_their_page_and_cut_between_paragraphs(read_guide):
