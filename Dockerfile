@@ -27,6 +27,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     HF_HUB_OFFLINE=1 \
     ROUTEUR_DATA_DIR=/data
+# Tesseract and its French and English language packs read scanned PDF pages (ROUTEUR_OCR).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-fra tesseract-ocr-eng \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --create-home --home-dir /home/routeur routeur \
     && mkdir -p /data && chown routeur:routeur /data
 COPY --from=build /opt/venv /opt/venv

@@ -51,8 +51,9 @@ from api.throttle import LoginThrottle
 from graphs.dependencies import RunDependencies
 from nodes.models.factory import ModelRegistry
 from nodes.models.speech import build_transcriber
-from retrievers import build_store
+from retrievers import build_store, ocr
 from retrievers.base import DocumentStore
+from retrievers.ingestion import ocr_options
 from retrievers.uploads import UploadSessionStore
 from routeur.conversations import ConversationStore
 from routeur.heap import frozen_start_up
@@ -103,6 +104,8 @@ def create_app(settings: Settings | None = None, *, models: ModelRegistry | None
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         store = await asyncio.to_thread(build_store, settings)
+        # Whether scanned PDFs will be read, said once rather than discovered at the first refusal.
+        logger.info(await asyncio.to_thread(ocr.status, ocr_options(settings)))
         try:
             # Load the embedding model now rather than on the first user's request.
             await store.search("warm-up", project_id="\x00warm-up", top_k=1, mode="dense")

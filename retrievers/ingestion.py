@@ -37,6 +37,7 @@ from retrievers.loaders import (
     UnsupportedFileTypeError,
     load_document,
 )
+from retrievers.ocr import OcrOptions
 from routeur.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -146,12 +147,16 @@ def extraction_limits(settings: Settings) -> ExtractionLimits:
     )
 
 
+def ocr_options(settings: Settings) -> OcrOptions:
+    return OcrOptions(mode=settings.ocr, languages=settings.ocr_languages, max_pages=settings.ocr_max_pages)
+
+
 def prepare(filename: str, data: bytes, settings: Settings | None = None) -> tuple[LoadedDocument, list[Chunk]]:
     """Parse and chunk one file by its structure (CPU-bound, a PDF takes a while: callers run it
     in a worker thread), within the deployment's limits (``DocumentTooLargeError``,
     ``SuspiciousArchiveError``)."""
     settings = settings or get_settings()
-    document = load_document(filename, data, extraction_limits(settings))
+    document = load_document(filename, data, extraction_limits(settings), ocr_options(settings))
     chunks = chunk_document(
         document.pages or document.text,
         chunk_size=settings.chunk_size,

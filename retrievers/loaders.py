@@ -6,6 +6,7 @@ file and a file without text are the same outcome, a clear message and nothing i
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import zipfile
@@ -14,7 +15,8 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 from retrievers.chunking import MAX_HEADING_CHARS
-from retrievers.pdf import TextLimitError
+from retrievers.ocr import INSTALL_HINT, OcrOptions, OcrPageLimitError, OcrUnavailableError
+from retrievers.pdf import ScannedPdfError, TextLimitError
 
 if TYPE_CHECKING:
     from bs4 import BeautifulSoup, Tag
@@ -70,10 +72,14 @@ class LoadedDocument:
     pages: tuple[str, ...] = ()
 
 
-def load_document(filename: str, data: bytes, limits: ExtractionLimits | None = None) -> LoadedDocument:
+def load_document(
+    filename: str, data: bytes, limits: ExtractionLimits | None = None, ocr: OcrOptions | None = None
+) -> LoadedDocument:
+    """The file's title and text; a PDF's scanned pages are read by OCR as ``ocr`` allows."""
     path = PurePath(filename)
     suffix = path.suffix.lower()
     limits = limits or ExtractionLimits()
+    ocr = ocr or OcrOptions()
     if suffix not in SUPPORTED_EXTENSIONS:
         raise UnsupportedFileTypeError(filename)
     if suffix == ".docx":
@@ -87,12 +93,21 @@ def load_document(filename: str, data: bytes, limits: ExtractionLimits | None = 
         elif suffix in (".html", ".htm"):
             title, text = _html(data)
         elif suffix == ".pdf":
-            title, pages = _pdf(data, limits)
+            title, pages = _pdf(data, limits, ocr)
             text = "\n\n".join(pages)
         else:
             title, text = _docx(data)
     except EmptyDocumentError:
         raise
+    except ScannedPdfError as exc:
+        raise EmptyDocumentError(f"No text could be extracted from '{filename}': {exc}, and {_ocr_missing(ocr)}") from exc
+    except OcrUnavailableError as exc:
+        raise EmptyDocumentError(f"'{filename}' has scanned pages but OCR cannot read them: {exc}") from exc
+    except OcrPageLimitError as exc:
+        raise DocumentTooLargeError(
+            f"'{filename}' has {exc.pages} scanned pages to read by OCR, over the limit of {exc.limit} per file "
+            "(ROUTEUR_OCR_MAX_PAGES): split it"
+        ) from exc
     except TextLimitError as exc:
         raise DocumentTooLargeError(
             f"'{filename}' holds more than {exc.limit} characters of text (reached by page {exc.pages}), "
@@ -236,12 +251,26 @@ def _html(data: bytes) -> tuple[str, str]:
     return title, text
 
 
-def _pdf(data: bytes, limits: ExtractionLimits) -> tuple[str, tuple[str, ...]]:
+def _pdf(data: bytes, limits: ExtractionLimits, ocr: OcrOptions) -> tuple[str, tuple[str, ...]]:
     """Title and one text per page, paragraphs and headings recovered from the layout
-    (``retrievers.pdf``)."""
+    (``retrievers.pdf``), scanned pages read by OCR when it is on and Tesseract is installed."""
+    from retrievers import ocr as tesseract
     from retrievers.pdf import read_pdf
 
-    return read_pdf(data, limits.max_extracted_chars)
+    reader = None
+    if ocr.mode == "auto" and tesseract.installed():
+        reader = functools.partial(tesseract.read_pages, options=ocr)
+    return read_pdf(data, limits.max_extracted_chars, reader)
+
+
+def _ocr_missing(ocr: OcrOptions) -> str:
+    from retrievers import ocr as tesseract
+
+    if ocr.mode == "off":
+        return "OCR is turned off: set ROUTEUR_OCR=auto to read scanned PDFs"
+    if not tesseract.installed():
+        return f"OCR is not available here: {INSTALL_HINT}"
+    return "OCR found no text in them"
 
 
 def _docx(data: bytes) -> tuple[str, str]:

@@ -12,7 +12,9 @@ font and size); this module only reads its result:
 - table cells, one box each, are regrouped row by row into ``a | b`` lines;
 - lines in the top or bottom margin whose text, digits masked, repeats on most pages (running
   titles, dates, file paths, "3/10") are dropped, as is a lone page number there;
-- the text is NFKC-normalised: typographic ligatures (``ﬁ``, ``ﬀ``) become letters.
+- the text is NFKC-normalised: typographic ligatures (``ﬁ``, ``ﬀ``) become letters;
+- a page without a text layer (a handful of characters at most) that shows an image is a scan: its
+  text is asked of the ``ocr`` reader given (``retrievers.ocr``), the other pages keep this reading.
 
 pypdf's ``extract_text`` gives one line per printed line and no paragraph or heading; its
 ``visitor_text`` callback gives positions and font sizes, from which paragraphs would have to be
@@ -25,7 +27,7 @@ import io
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 MARGIN = 0.12
@@ -35,6 +37,9 @@ HEADING_SCALE = 1.15
 MAX_HEADING_LINES = 2
 MAX_HEADING_CHARS = 150
 MIN_REPEATS = 3
+SCANNED_MAX_CHARS = 20
+"""A page showing an image with at most this many characters of text is read by OCR: a scan may
+carry a stamped page number or a few stray characters of its own."""
 _LINE_MERGE = 3.0
 """pdfminer's ``char_margin``: justified lines space words widely; at the default (2.0) a line
 with wide gaps is cut in two boxes, the second placed after its paragraph."""
@@ -42,7 +47,7 @@ with wide gaps is cut in two boxes, the second placed after its paragraph."""
 _BOLD = re.compile(r"bold|black|heavy|semibold|demibold|cmbx|sfbx", re.IGNORECASE)  # cmbx, sfbx: TeX bold
 _MONO = re.compile(r"mono|courier|consol|code|cmtt|sftt", re.IGNORECASE)  # cmtt, sftt: TeX typewriter
 _CID = re.compile(r"\(cid:\d+\)")
-_PAGE_NUMBER = re.compile(r"^(?:page|p\.)?\s*[-–—]?\s*(?:\d+|[ivxlc]{1,6})\s*(?:(?:/|sur|of|de)\s*\d+)?\s*[-–—]?$", re.IGNORECASE)
+PAGE_NUMBER = re.compile(r"^(?:page|p\.)?\s*[-–—]?\s*(?:\d+|[ivxlc]{1,6})\s*(?:(?:/|sur|of|de)\s*\d+)?\s*[-–—]?$", re.IGNORECASE)
 _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 _HYPHENATED_END = re.compile(r"([^\W\d_]+)[-\u2010]$")
 _SOFT_HYPHEN_END = re.compile(r"[^\W\d_]\u00ad$")
@@ -67,6 +72,15 @@ class TextLimitError(ValueError):
     def __init__(self, limit: int, pages: int):
         super().__init__(f"over {limit} characters of text by page {pages}")
         self.limit, self.pages = limit, pages
+
+
+class ScannedPdfError(ValueError):
+    """No page has a text layer, some are images (a scan), and no OCR reader was given."""
+
+
+PageOcr = Callable[[bytes, Sequence[int]], Sequence[str]]
+"""Reads the PDF's pages at these 0-based indices by OCR: one text per page, paragraphs between
+blank lines."""
 
 
 @dataclass
@@ -116,11 +130,12 @@ class _Box:
         return sum(line.mono for line in self.lines) >= 0.9 * self.chars
 
 
-def read_pdf(data: bytes, max_chars: int | None = None) -> tuple[str, tuple[str, ...]]:
+def read_pdf(data: bytes, max_chars: int | None = None, ocr: PageOcr | None = None) -> tuple[str, tuple[str, ...]]:
     """``(title, pages)``: the metadata title unless generic ("Microsoft Word - x.docx"), else the
     first top-ranked heading; each page's text, Markdown-shaped. An encrypted PDF is opened with
     the empty password; reading stops once the text outside the margins exceeds ``max_chars``
-    (``TextLimitError``)."""
+    (``TextLimitError``). Scanned pages are read by ``ocr``; without it they are empty, and a PDF
+    that is only scans is refused (``ScannedPdfError``)."""
     from pdfminer.converter import PDFPageAggregator
     from pdfminer.layout import LAParams, LTTextBox
     from pdfminer.pdfdocument import PDFDocument, PDFPasswordIncorrect
@@ -136,22 +151,43 @@ def read_pdf(data: bytes, max_chars: int | None = None) -> tuple[str, tuple[str,
     device = PDFPageAggregator(resources, laparams=LAParams(char_margin=_LINE_MERGE))
     interpreter = PDFPageInterpreter(resources, device)
     boxes: list[_Box] = []
+    scanned: list[int] = []
     count = body_chars = 0
     for count, page in enumerate(PDFPage.create_pages(document), start=1):
         interpreter.process_page(page)
         layout = device.get_result()
-        for item in layout:
-            if isinstance(item, LTTextBox) and (lines := _lines(item, layout.y0, layout.height)):
-                boxes.append(_Box(count, lines, item.bbox))
-                body_chars += sum(len(line.text) for line in lines if not line.zone)
+        on_page = [
+            _Box(count, lines, item.bbox)
+            for item in layout
+            if isinstance(item, LTTextBox) and (lines := _lines(item, layout.y0, layout.height))
+        ]
+        if sum(len(line.text) for box in on_page for line in box.lines) <= SCANNED_MAX_CHARS and _shows_image(layout):
+            scanned.append(count - 1)
+            if ocr is not None:
+                continue  # OCR reads the whole page, these few characters with it
+        boxes.extend(on_page)
+        body_chars += sum(len(line.text) for box in on_page for line in box.lines if not line.zone)
         if max_chars is not None and body_chars > max_chars:
             raise TextLimitError(max_chars, count)
     if count == 0:
         raise ValueError("the PDF has no pages")
+    if scanned and ocr is None and not boxes:
+        raise ScannedPdfError(f"its {'page is an image' if count == 1 else 'pages are images'} without a text layer (a scan)")
     boxes = _rows(_drop_running(boxes, count))
     _rank_headings(boxes)
     boxes = _continued(boxes)
-    return _title(document) or _first_heading(boxes), _page_texts(boxes, count)
+    pages = list(_page_texts(boxes, count))
+    if scanned and ocr is not None:
+        for index, text in zip(scanned, ocr(data, scanned), strict=True):
+            pages[index] = text
+    return _title(document) or _first_heading(boxes), tuple(pages)
+
+
+def _shows_image(item) -> bool:
+    """Whether a layout item is or holds an image (a scan is an image drawn inside a figure)."""
+    from pdfminer.layout import LTContainer, LTImage
+
+    return isinstance(item, LTImage) or (isinstance(item, LTContainer) and any(_shows_image(child) for child in item))
 
 
 def _page_texts(boxes: list[_Box], count: int) -> tuple[str, ...]:
@@ -244,7 +280,7 @@ def _drop_running(boxes: list[_Box], pages: int) -> list[_Box]:
     kept: list[_Box] = []
     for box in boxes:
         box.lines = [
-            line for line in box.lines if not line.zone or (len(seen[_running_key(line)]) < needed and not _PAGE_NUMBER.match(line.text))
+            line for line in box.lines if not line.zone or (len(seen[_running_key(line)]) < needed and not PAGE_NUMBER.match(line.text))
         ]
         if box.lines:
             kept.append(box)

@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     max_archive_entries: int = Field(default=2000, ge=1, description="Most entries in a .docx archive (400 beyond)")
     max_extracted_chars: int = Field(default=2_000_000, ge=1, description="Most characters of text extracted from one file (413 beyond)")
     max_chunks_per_file: int = Field(default=5000, ge=1, description="Most chunks one file may become (413 beyond)")
+    ocr: Literal["auto", "off"] = Field(default="auto", description="Scanned PDF pages (no text layer): auto reads them by OCR when Tesseract is installed (Debian: tesseract-ocr tesseract-ocr-fra); off refuses a scanned PDF")
+    ocr_languages: str = Field(default="fra+eng", pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$", description="Tesseract language packs OCR reads with, joined by + (each installed: tesseract-ocr-fra, tesseract-ocr-eng...)")
+    ocr_max_pages: int = Field(default=100, ge=1, description="Most scanned pages read by OCR in one file (413 beyond): OCR costs about 2 CPU seconds a page")
     shutdown_timeout_s: float = Field(default=10.0, ge=0, description="Seconds routeur serve waits for requests in flight on SIGTERM before cancelling them")
     keep_alive_s: float = Field(
         default=75.0,

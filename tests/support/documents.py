@@ -61,3 +61,30 @@ def make_docx(
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()
+
+
+def make_scanned_pdf(source: bytes, pages: list[int] | None = None, dpi: int = 300) -> bytes:
+    """An image-only PDF, as a scanner makes: the source PDF's pages (all, or these 0-based ones)
+    rendered by PDFium to grayscale images, saved by Pillow one image a page, without any text."""
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(source)
+    try:
+        images = [document[i].render(scale=dpi / 72, grayscale=True).to_pil() for i in (pages if pages is not None else range(len(document)))]
+    finally:
+        document.close()
+    out = io.BytesIO()
+    images[0].save(out, "PDF", resolution=dpi, save_all=True, append_images=images[1:])
+    return out.getvalue()
+
+
+def join_pdfs(*parts: tuple[bytes, int]) -> bytes:
+    """One PDF of the given (PDF, 0-based page) pairs, in order: a text page beside a scanned one."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    for data, page in parts:
+        writer.add_page(PdfReader(io.BytesIO(data)).pages[page])
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
