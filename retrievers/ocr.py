@@ -154,22 +154,16 @@ def _lines(rows: list[list[str]]) -> list[_Line]:
 
 
 def _drop_running(pages: list[list[_Line]]) -> list[list[_Line]]:
-    """Without running headers and footers, as the layout reading drops them: margin lines whose
-    text, digits masked, repeats on most scanned pages, and lone page numbers."""
-    from retrievers.pdf import MIN_REPEATS, PAGE_NUMBER
+    """Without running headers, footers and page numbers, by the layout reading's rule
+    (``retrievers.pdf.running_lines``) over the scanned pages."""
+    from retrievers.pdf import running_lines
 
-    def key(line: _Line) -> tuple[str, str]:
-        return line.zone, re.sub(r"\d+", "#", line.text.lower())
-
-    seen: dict[tuple[str, str], int] = {}
-    for lines in pages:
-        for k in {key(line) for line in lines if line.zone}:
-            seen[k] = seen.get(k, 0) + 1
-    needed = 2 if len(pages) == 2 else MIN_REPEATS
-    return [
-        [line for line in lines if not line.zone or (seen[key(line)] < needed and not PAGE_NUMBER.match(line.text))]
-        for lines in pages
-    ]
+    running = running_lines(
+        ((number, line) for number, lines in enumerate(pages) for line in lines),
+        len(pages),
+        lambda line: (line.zone, re.sub(r"\d+", "#", line.text.lower())),
+    )
+    return [[line for line in lines if not running(line)] for lines in pages]
 
 
 def _paragraphs(lines: list[_Line]) -> str:

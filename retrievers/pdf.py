@@ -27,8 +27,9 @@ import io
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 MARGIN = 0.12
 """Top and bottom share of the page height where running headers and footers are looked for."""
@@ -268,20 +269,35 @@ def _continued(boxes: list[_Box]) -> list[_Box]:
     return out
 
 
-def _drop_running(boxes: list[_Box], pages: int) -> list[_Box]:
-    """Without the margin lines repeated on most pages (digits masked) and lone page numbers;
-    lines, not boxes, as a header printed close to the text lands in the first paragraph's box."""
-    seen: dict[tuple[str, str, float], set[int]] = defaultdict(set)
-    for box in boxes:
-        for line in box.lines:
-            if line.zone:
-                seen[_running_key(line)].add(box.page)
+class MarginLine(Protocol):
+    zone: str
+    """``top`` or ``bottom`` for a line inside a page margin, else ``''``."""
+    text: str
+
+
+L = TypeVar("L", bound=MarginLine)
+
+
+def running_lines(lines: Iterable[tuple[int, L]], pages: int, key: Callable[[L], Hashable]) -> Callable[[L], bool]:
+    """Whether a line is a running header or footer: a margin line whose ``key`` (its text with
+    digits masked, at least) comes back on most of the ``pages`` (``MIN_REPEATS``, both of two),
+    or a lone page number in a margin. ``lines`` are ``(page, line)``, every line of every page.
+    One rule for the layout reading and for OCR'd pages."""
+    seen: dict[Hashable, set[int]] = defaultdict(set)
+    for page, line in lines:
+        if line.zone:
+            seen[key(line)].add(page)
     needed = 2 if pages == 2 else MIN_REPEATS
+    return lambda line: bool(line.zone) and (len(seen[key(line)]) >= needed or PAGE_NUMBER.match(line.text) is not None)
+
+
+def _drop_running(boxes: list[_Box], pages: int) -> list[_Box]:
+    """Without running headers, footers and page numbers (``running_lines``); lines, not boxes,
+    as a header printed close to the text lands in the first paragraph's box."""
+    running = running_lines(((box.page, line) for box in boxes for line in box.lines), pages, _running_key)
     kept: list[_Box] = []
     for box in boxes:
-        box.lines = [
-            line for line in box.lines if not line.zone or (len(seen[_running_key(line)]) < needed and not PAGE_NUMBER.match(line.text))
-        ]
+        box.lines = [line for line in box.lines if not running(line)]
         if box.lines:
             kept.append(box)
     return kept
