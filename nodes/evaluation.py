@@ -54,6 +54,12 @@ semantic order the bar applies to every passage (the lower one, measured alone w
 V2 a file and an answer on python-docs-fr)."""
 
 
+def support_bar(ranked: list[Scored]) -> float:
+    """The support a passage of ``ranked`` (not empty) needs to be kept: ``MIN_SUPPORT``, and
+    ``MIN_SHARE_OF_BEST`` of the best one's."""
+    return max(MIN_SUPPORT, MIN_SHARE_OF_BEST * max(s.support for s in ranked))
+
+
 def supported(ranked: list[Scored], top_k: int, question: str = "", *, semantic: bool = False) -> list[Hit]:
     """The reranked passages to answer from, at most ``top_k``; none unless one of them supports
     the question enough (``MIN_SUPPORT``, ``MIN_SHARE_OF_BEST``) and mentions every name it uses
@@ -64,8 +70,7 @@ def supported(ranked: list[Scored], top_k: int, question: str = "", *, semantic:
     (``by_file_evidence``)."""
     if not ranked:
         return []
-    best = max(s.support for s in ranked)
-    floor = max(MIN_SUPPORT, MIN_SHARE_OF_BEST * best)
+    floor = support_bar(ranked)
     named = [s for s in ranked if not unknown_names(question, [s.hit])]
     if not any(s.support >= floor for s in named):
         return []
@@ -108,7 +113,7 @@ def with_file_passages(ranked: list[Scored], kept: list[Hit], files: list[str], 
     ``PASSAGES_PER_FILE``."""
     if not ranked:
         return kept
-    floor = max(MIN_SUPPORT, MIN_SHARE_OF_BEST * max(s.support for s in ranked))
+    floor = support_bar(ranked)
     score = {s.hit["point_id"]: s.score for s in ranked}
     chosen = list(kept)
     taken = {h["point_id"] for h in chosen}
